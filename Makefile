@@ -1,0 +1,92 @@
+# lua-zis: make | make test | make demo | make memcheck | make asan | make lint
+#          make install [PREFIX= DESTDIR= LUA_LIBDIR= LUA_DIR=] | make uninstall
+#
+# `make test` and `make demo` install the Debian packages they need when
+# they are missing (as root, or through sudo).
+
+LUA ?= lua5.4
+LUA_VERSION ?= 5.4
+PKG_CONFIG ?= pkg-config
+LUA_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
+CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS ?= $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+CC ?= cc
+OPT ?= -O2 -g
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= $(OPT)
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
+             -fvisibility=hidden $(WARN) -I$(LUA_INCDIR) $(CURL_CFLAGS) $(CFLAGS)
+LIBFLAG ?= -shared
+
+PREFIX ?= /usr/local
+LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR ?= $(PREFIX)/bin
+
+SRC = src/zis_core.c src/zis_json.c
+HDR = src/endpoints.h src/zis_json.h
+LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua
+
+export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
+export LUA_CPATH := $(CURDIR)/build/?.so;;
+
+DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
+                  lua-socket lua-busted pkg-config
+
+.PHONY: all deps test demo memcheck asan lint install uninstall clean
+
+all: build/zis/core.so
+
+build/zis/core.so: $(SRC) $(HDR)
+	@mkdir -p build/zis
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(CURL_LIBS)
+
+# Installs what is missing, and only that.
+deps:
+	@./tools/ensure-deps $(DEBIAN_PACKAGES)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@./tools/with-mock busted --lua=$(LUA) spec
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./tools/with-mock $(LUA) examples/quickstart.lua
+
+# The spec suite's Lua process under valgrind: zero errors, no definite
+# leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
+memcheck: deps
+	@./tools/ensure-deps valgrind
+	@$(MAKE) --no-print-directory all
+	@./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  --suppressions=tools/valgrind.supp \
+	  $(LUA) /usr/bin/busted spec
+
+# The module built with AddressSanitizer and UBSan, the specs run with it.
+asan: deps
+	@$(MAKE) --no-print-directory clean
+	@$(MAKE) --no-print-directory all CC=gcc \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 ./tools/with-mock $(LUA) /usr/bin/busted spec
+	@$(MAKE) --no-print-directory clean all
+
+lint: deps
+	@./tools/ensure-deps lua-check
+	luacheck lua spec examples bin
+	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
+
+install: all
+	install -d $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis $(DESTDIR)$(BINDIR)
+	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
+	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
+	install -m 0755 bin/zis-mock $(DESTDIR)$(BINDIR)/zis-mock
+
+uninstall:
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
+
+clean:
+	rm -rf build

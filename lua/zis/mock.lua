@@ -1,0 +1,580 @@
+-- zis.mock: the local ZIS registry.
+--
+-- Serves the Registry API of zis-api.md from memory on loopback, for the
+-- demo, the examples, the specs and users' own scripts:
+--
+--   lua5.4 -e 'require"zis.mock".main()' -- --port 8089
+--   bin/zis-mock --port 0 --port-file /tmp/port     (0: pick a free port)
+--
+-- Faithful where it matters to a client: the same paths, status codes and
+-- Zendesk-shaped error bodies ({"errors":[{code,detail,status}],"message"}),
+-- the integration name rule, page[size] 1..100 (default 20), opaque
+-- cursors, upsert by bundle name, 204 on delete, 200 with an empty
+-- text/plain body on upload, OAuth refused on bundle upload, job specs
+-- listed from uploaded bundles with an `installed` flag that an upload
+-- resets, and 409 for an existing integration.
+--
+-- Control endpoints under /__mock/ (no auth; loopback only) let tests look
+-- at what was received and script faults:
+--   GET  /__mock/log         every request received: method, path, headers, body
+--   GET  /__mock/stats       {connections =, requests =}
+--   POST /__mock/reset       forget all state, the log and pending faults
+--   POST /__mock/faults      queue canned answers: [{method, path, status,
+--                            headers, body, times}] (path: exact, or prefix*)
+--   POST /__mock/config      {oauth_tokens = [...]} replaces the accepted tokens
+--   POST /__mock/shutdown    stop serving
+
+local socket = require "socket"
+local mime = require "mime"
+local core = require "zis.core"
+
+local decode, encode = core.decode_json, core.encode_json
+local concat, insert, remove, sort = table.concat, table.insert, table.remove, table.sort
+local null = core.null
+
+local M = {}
+
+local REG = "/api/services/zis/registry"
+local TEMPLATE_VERSION = "2019-10-14"
+local ACCOUNT_ID = 12345
+
+-- Fake credentials accepted by default: obviously not real.
+M.defaults = {
+  email = "admin@example.com",
+  token = "fake-api-token",
+  password = "fake-password",
+  oauth_token = "fake-oauth-token",
+}
+
+local REASONS = {
+  [200] = "OK", [201] = "Created", [204] = "No Content", [302] = "Found",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [409] = "Conflict",
+  [413] = "Payload Too Large", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+local function is_loopback(host)
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+local function url_decode(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function parse_query(q)
+  local t = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    t[url_decode(k)] = url_decode(v)
+  end
+  return t
+end
+
+-- A JSON array of already-encoded items: cjson 2.1.0 would turn an empty
+-- Lua table into {}, and the API sends [].
+local function json_array(items)
+  local parts = {}
+  for i, v in ipairs(items) do parts[i] = encode(v) end
+  return "[" .. concat(parts, ",") .. "]"
+end
+
+---------------------------------------------------------------------------
+-- Registry state
+---------------------------------------------------------------------------
+
+local Registry = {}
+Registry.__index = Registry
+
+function M.registry(creds)
+  local self = setmetatable({ creds = {} }, Registry)
+  for k, v in pairs(M.defaults) do self.creds[k] = v end
+  for k, v in pairs(creds or {}) do self.creds[k] = v end
+  self.oauth_tokens = { [self.creds.oauth_token] = true }
+  self:reset()
+  return self
+end
+
+function Registry:reset()
+  self.integrations = {}   -- name -> integration
+  self.bundles = {}        -- integration -> array of bundles (creation order)
+  self.job_specs = {}      -- integration -> array of job specs
+  self.faults = {}
+  self.log = {}
+  self.next_id = 1000
+end
+
+function Registry:uuid()
+  self.next_id = self.next_id + 1
+  return string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 0x7fffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff),
+    self.next_id)
+end
+
+-- Zendesk's error envelope
+local function api_error(status, code, detail, message)
+  return status, encode{
+    errors = { { code = code, detail = detail, status = tostring(status) } },
+    message = message or REASONS[status],
+  }, "application/json; charset=utf-8"
+end
+
+local function ok(body) return 200, body, "application/json; charset=utf-8" end
+
+-- Returns "basic" | "oauth" | nil for the request's Authorization header.
+function Registry:authenticate(h)
+  local auth = h["authorization"]
+  if not auth then return nil end
+  local b64 = auth:match("^Basic%s+(%S+)$")
+  if b64 then
+    local plain = mime.unb64(b64) or ""
+    local c = self.creds
+    if plain == c.email .. "/token:" .. c.token or plain == c.email .. ":" .. c.password then
+      return "basic"
+    end
+    return nil
+  end
+  local bearer = auth:match("^Bearer%s+(%S+)$")
+  if bearer and self.oauth_tokens[bearer] then return "oauth" end
+  return nil
+end
+
+-- Pages through `items` with opaque cursors (an item's uuid), as ZIS does:
+-- {<key> = [...], meta = {after =, before =, has_more =}}.
+local function paginate(items, q, key, strip)
+  local size = 20
+  if q["page[size]"] then
+    size = tonumber(q["page[size]"])
+    if not size or size % 1 ~= 0 or size < 1 or size > 100 then
+      return api_error(400, "1010", "page[size] must be an integer from 1 to 100",
+                       "Invalid parameter")
+    end
+  end
+  local first, last
+  local function index_of(cursor)
+    for i, it in ipairs(items) do if it.uuid == cursor then return i end end
+  end
+  if q["page[after]"] then
+    local i = index_of(q["page[after]"])
+    if not i then return api_error(400, "1010", "invalid cursor", "Invalid parameter") end
+    first = i + 1
+  elseif q["page[before]"] then
+    local i = index_of(q["page[before]"])
+    if not i then return api_error(400, "1010", "invalid cursor", "Invalid parameter") end
+    first = math.max(1, i - size)
+    last = i - 1
+  else
+    first = 1
+  end
+  last = math.min(last or first + size - 1, #items)
+  local page = {}
+  for i = first, last do page[#page + 1] = strip(items[i]) end
+  local meta = {
+    has_more = last < #items,
+    after = (last < #items and #page > 0) and items[last].uuid or null,
+    before = (first > 1 and #page > 0) and items[first].uuid or null,
+  }
+  return ok('{"' .. key .. '":' .. json_array(page) .. ',"meta":' .. encode(meta) .. '}')
+end
+
+local function bundle_summary(b)
+  return { uuid = b.uuid, name = b.name, integration = b.integration,
+           description = b.description, zendesk_account_id = b.zendesk_account_id,
+           zis_template_version = b.zis_template_version }
+end
+
+local function job_spec_view(j)
+  return { uuid = j.uuid, name = j.name, description = j.description,
+           event_source = j.event_source, event_type = j.event_type,
+           flow_name = j.flow_name, installed = j.installed,
+           integration = j.integration }
+end
+
+function Registry:find_bundle(integ, uuid)
+  for i, b in ipairs(self.bundles[integ] or {}) do
+    if b.uuid == uuid then return b, i end
+  end
+end
+
+function Registry:find_job_spec(integ, name)
+  for i, j in ipairs(self.job_specs[integ] or {}) do
+    if j.name == name then return j, i end
+  end
+end
+
+-- Upsert by name.  The bundle's job specs are (re)registered uninstalled,
+-- as on ZIS, where an upload orphans installed job specs; an installed job
+-- spec the new bundle no longer has stays installed (a stale one).
+function Registry:upload(integ, body)
+  local b = decode(body)
+  if type(b) ~= "table" then
+    return api_error(400, "1010", "request body is not a JSON object", "Invalid bundle")
+  end
+  if b.zis_template_version ~= TEMPLATE_VERSION then
+    return api_error(400, "1010", "zis_template_version must be " .. TEMPLATE_VERSION,
+                     "Invalid bundle")
+  end
+  if type(b.name) ~= "string" or b.name == "" then
+    return api_error(400, "1010", "name is required", "Invalid bundle")
+  end
+  if b.resources ~= nil and type(b.resources) ~= "table" then
+    return api_error(400, "1010", "resources must be an object", "Invalid bundle")
+  end
+  local list = self.bundles[integ]
+  local old
+  for _, x in ipairs(list) do if x.name == b.name then old = x end end
+  local stored = old or { uuid = self:uuid(), name = b.name }
+  stored.integration = integ
+  stored.zendesk_account_id = ACCOUNT_ID
+  stored.description = b.description or ""
+  stored.zis_template_version = b.zis_template_version
+  stored.resources = b.resources or {}
+  if not old then list[#list + 1] = stored end
+  -- job specs
+  local specs = self.job_specs[integ]
+  for i = #specs, 1, -1 do
+    local j = specs[i]
+    if j.bundle == stored.uuid and not j.installed then remove(specs, i) end
+  end
+  local keys = {}
+  for k in pairs(stored.resources) do keys[#keys + 1] = k end
+  sort(keys)
+  for _, k in ipairs(keys) do
+    local r = stored.resources[k]
+    if type(r) == "table" and r.type == "ZIS::JobSpec" and type(r.properties) == "table" then
+      local p = r.properties
+      local name = type(p.name) == "string" and p.name or k
+      local j = self:find_job_spec(integ, name)
+      if not j then
+        j = { uuid = self:uuid(), name = name }
+        specs[#specs + 1] = j
+      end
+      j.bundle, j.integration, j.installed = stored.uuid, integ, false
+      j.description, j.event_source = p.description or "", p.event_source
+      j.event_type, j.flow_name = p.event_type, p.flow_name
+    end
+  end
+  return 200, "", "text/plain; charset=utf-8"
+end
+
+-- Parses job_spec_name=zis:{integration}:job_spec:{name}
+function Registry:job_spec_target(q)
+  local full = q.job_spec_name
+  if not full then
+    return nil, api_error(400, "1010", "job_spec_name is required", "Invalid parameter")
+  end
+  local integ, name = full:match("^zis:([a-z0-9_%-]+):job_spec:(.+)$")
+  if not integ then
+    return nil, api_error(400, "1010", "job_spec_name must be zis:{integration}:job_spec:{name}",
+                          "Invalid parameter")
+  end
+  local j = self:find_job_spec(integ, name)
+  if not j then
+    return nil, api_error(404, "1020", "job spec " .. full .. " not found", "Missing Resource")
+  end
+  return j
+end
+
+-- Routes an authenticated API request; returns status, body, content type.
+function Registry:route(method, path, q, body, auth)
+  local integ_path = path:match("^" .. REG .. "/([^/]+)$")
+  if path == REG .. "/integrations" and method == "GET" then
+    local names = {}
+    for n in pairs(self.integrations) do names[#names + 1] = n end
+    sort(names)
+    local items = {}
+    for i, n in ipairs(names) do items[i] = self.integrations[n] end
+    return ok('{"integrations":' .. json_array(items) .. '}')
+  elseif path == REG .. "/job_specs/install" and (method == "POST" or method == "DELETE") then
+    local j, s, b, ct = self:job_spec_target(q)
+    if not j then return s, b, ct end
+    if method == "POST" then
+      j.installed = true
+      return 200, "", "text/plain; charset=utf-8"
+    end
+    j.installed = false
+    if not self:find_bundle(j.integration, j.bundle) then  -- stale: forget it
+      local _, i = self:find_job_spec(j.integration, j.name)
+      remove(self.job_specs[j.integration], i)
+    end
+    return 204, "", "text/plain; charset=utf-8"
+  elseif integ_path and method == "POST" then
+    local name = url_decode(integ_path)
+    if not name:match("^[a-z0-9_%-]+$") or #name > 64 then
+      return api_error(400, "1010", "integration name must be 1 to 64 of a-z 0-9 - _",
+                       "Invalid integration name")
+    end
+    if self.integrations[name] then
+      return api_error(409, "1010", "integration " .. name .. " already exists", "Conflict")
+    end
+    local req = body ~= "" and decode(body) or {}
+    if type(req) ~= "table" then
+      return api_error(400, "1010", "request body is not a JSON object", "Invalid parameter")
+    end
+    local integ = {
+      name = name,
+      description = type(req.description) == "string" and req.description or "",
+      jwt_public_key = "-----BEGIN PUBLIC KEY-----\nMOCK\n-----END PUBLIC KEY-----\n",
+      zendesk_oauth_client = { id = 900000 + self.next_id, identifier = "zis_" .. name,
+                               secret = "mock-client-secret" },
+    }
+    self.next_id = self.next_id + 1
+    self.integrations[name] = integ
+    self.bundles[name], self.job_specs[name] = {}, {}
+    return ok(encode{ description = integ.description, jwt_public_key = integ.jwt_public_key,
+                      zendesk_oauth_client = integ.zendesk_oauth_client })
+  end
+  local integ, rest = path:match("^" .. REG .. "/([^/]+)/(.*)$")
+  if not integ then
+    return api_error(404, "1020", "no such endpoint", "Missing Resource")
+  end
+  integ = url_decode(integ)
+  if not self.integrations[integ] then
+    return api_error(404, "1020", "integration " .. integ .. " not found", "Missing Resource")
+  end
+  if rest == "bundles" and method == "GET" then
+    return paginate(self.bundles[integ], q, "bundles", bundle_summary)
+  elseif rest == "bundles" and method == "POST" then
+    if auth == "oauth" then
+      return api_error(401, "1001", "OAuth being disabled for this API request", "Unauthorized")
+    end
+    return self:upload(integ, body)
+  elseif rest == "job_specs" and method == "GET" then
+    return paginate(self.job_specs[integ], q, "job_specs", job_spec_view)
+  end
+  local uuid = rest:match("^bundles/([^/]+)$")
+  if uuid and (method == "GET" or method == "DELETE") then
+    uuid = url_decode(uuid)
+    local b, i = self:find_bundle(integ, uuid)
+    if not b then
+      return api_error(404, "1020", "bundle not found", "Missing Resource")
+    end
+    if method == "GET" then return ok(encode(b)) end
+    remove(self.bundles[integ], i)
+    local specs = self.job_specs[integ]
+    for k = #specs, 1, -1 do
+      if specs[k].bundle == uuid and not specs[k].installed then remove(specs, k) end
+    end
+    return 204, "", "text/plain; charset=utf-8"
+  end
+  return api_error(404, "1020", "no such endpoint", "Missing Resource")
+end
+
+-- The first queued fault matching the request, consumed once per use.
+function Registry:take_fault(method, path)
+  for i, f in ipairs(self.faults) do
+    local p = f.path
+    local match = (f.method == nil or f.method == method) and (p == nil or p == path
+      or (p:sub(-1) == "*" and path:sub(1, #p - 1) == p:sub(1, -2)))
+    if match then
+      f.times = (f.times or 1) - 1
+      if f.times <= 0 then remove(self.faults, i) end
+      return f
+    end
+  end
+end
+
+function Registry:control(method, path, body, stats)
+  if path == "/__mock/log" and method == "GET" then
+    return ok(json_array(self.log))
+  elseif path == "/__mock/stats" and method == "GET" then
+    return ok(encode(stats))
+  elseif path == "/__mock/reset" and method == "POST" then
+    self:reset()
+    stats.connections, stats.requests = 0, 0
+    return 204, "", "text/plain"
+  elseif path == "/__mock/faults" and method == "POST" then
+    local faults = decode(body)
+    if type(faults) ~= "table" then return api_error(400, "1010", "expected a JSON array") end
+    for _, f in ipairs(faults) do insert(self.faults, f) end
+    return 204, "", "text/plain"
+  elseif path == "/__mock/config" and method == "POST" then
+    local cfg = decode(body)
+    if type(cfg) ~= "table" then return api_error(400, "1010", "expected a JSON object") end
+    if type(cfg.oauth_tokens) == "table" then
+      self.oauth_tokens = {}
+      for _, t in ipairs(cfg.oauth_tokens) do self.oauth_tokens[t] = true end
+    end
+    return 204, "", "text/plain"
+  elseif path == "/__mock/shutdown" and method == "POST" then
+    self.stopping = true
+    return 204, "", "text/plain"
+  end
+  return api_error(404, "1020", "no such control endpoint", "Missing Resource")
+end
+
+-- Answers one parsed request: control, fault, auth, then the API.
+function Registry:handle(req, stats)
+  local path, query = req.target:match("^([^?]*)%??(.*)$")
+  if path:sub(1, 8) == "/__mock/" then
+    return self:control(req.method, path, req.body, stats)
+  end
+  stats.requests = stats.requests + 1
+  if #self.log >= 10000 then remove(self.log, 1) end
+  insert(self.log, { method = req.method, path = req.target, headers = req.headers,
+                     body = req.body })
+  local f = self:take_fault(req.method, path)
+  if f then
+    return f.status or 500, f.body or "", f.content_type or "application/json", f.headers
+  end
+  local auth = self:authenticate(req.headers)
+  if not auth then
+    return api_error(401, "1001", "Couldn't authenticate you", "Unauthorized")
+  end
+  return self:route(req.method, path, parse_query(query), req.body, auth)
+end
+
+---------------------------------------------------------------------------
+-- HTTP/1.1 over luasocket: keep-alive, several connections via select
+---------------------------------------------------------------------------
+
+-- Reads one request from `c`; nil at end of connection or on garbage.
+local function read_request(c)
+  local line = c:receive("*l")
+  if not line or line == "" then return nil end
+  local method, target, version = line:match("^(%u+) (%S+) (HTTP/1%.%d)$")
+  if not method then return nil end
+  local headers = {}
+  while true do
+    local h = c:receive("*l")
+    if not h then return nil end
+    if h == "" then break end
+    local k, v = h:match("^([^:]+):%s*(.-)%s*$")
+    if k then headers[k:lower()] = v end
+  end
+  local body = ""
+  local n = tonumber(headers["content-length"] or "0")
+  if n and n > 0 then
+    body = c:receive(n)
+    if not body then return nil end
+  end
+  local keep = version == "HTTP/1.1" and (headers.connection or ""):lower() ~= "close"
+  return { method = method, target = target, headers = headers, body = body, keep = keep }
+end
+
+local function write_response(c, status, body, ctype, extra, req_id, keep)
+  local h = {
+    string.format("HTTP/1.1 %d %s", status, REASONS[status] or "Status"),
+    "Content-Length: " .. #body,
+    "X-Request-Id: " .. req_id,
+  }
+  if ctype and status ~= 204 then h[#h + 1] = "Content-Type: " .. ctype end
+  if not keep then h[#h + 1] = "Connection: close" end
+  for k, v in pairs(extra or {}) do h[#h + 1] = k .. ": " .. tostring(v) end
+  c:send(concat(h, "\r\n") .. "\r\n\r\n" .. body)
+end
+
+--- Serves until POST /__mock/shutdown.  opts: host (loopback only), port
+-- (0 picks a free one), port_file (written once listening), quiet, and
+-- the accepted fake credentials (email, token, password, oauth_token).
+function M.serve(opts)
+  opts = opts or {}
+  local host = opts.host or "127.0.0.1"
+  if not is_loopback(host) then
+    error("zis.mock: refusing to listen on " .. host .. ": loopback only", 2)
+  end
+  local reg = M.registry(opts)
+  local server = assert(socket.bind(host, opts.port or 8089))
+  server:settimeout(0)
+  local _, port = server:getsockname()
+  if opts.port_file then
+    local f = assert(io.open(opts.port_file .. ".tmp", "w"))
+    f:write(port, "\n")
+    f:close()
+    assert(os.rename(opts.port_file .. ".tmp", opts.port_file))
+  end
+  if not opts.quiet then
+    io.stderr:write(string.format("zis mock registry on http://%s:%d\n", host, port))
+  end
+  local stats = { connections = 0, requests = 0 }
+  local clients, seq = {}, 0
+  while not reg.stopping do
+    local watch = { server }
+    for i = 1, #clients do watch[i + 1] = clients[i] end
+    local readable = socket.select(watch, nil, 1)
+    for _, s in ipairs(readable) do
+      if s == server then
+        local c = server:accept()
+        if c then
+          c:settimeout(10)
+          c:setoption("tcp-nodelay", true)
+          clients[#clients + 1] = c
+          stats.connections = stats.connections + 1
+        end
+      else
+        local req = read_request(s)
+        local keep = false
+        if req then
+          seq = seq + 1
+          local okh, status, body, ctype, extra = pcall(reg.handle, reg, req, stats)
+          if not okh then
+            status, body, ctype = api_error(500, "1050", "mock error: " .. tostring(status),
+                                            "Internal Server Error")
+          end
+          keep = req.keep and not reg.stopping
+          write_response(s, status, body, ctype, extra, "mock-" .. seq, keep)
+        end
+        if not keep then
+          s:close()
+          for i, x in ipairs(clients) do if x == s then remove(clients, i) break end end
+        end
+      end
+    end
+  end
+  for _, c in ipairs(clients) do c:close() end
+  server:close()
+end
+
+-- Command-line arguments after "--" (for lua5.4 -e '...main()' -- ARGS),
+-- else arg[1..n].
+local function cli_args()
+  local a = {}
+  local args = _G.arg or {}
+  local start = 1
+  for i = -10, #args do
+    if args[i] == "--" then start = i + 1 break end
+  end
+  for i = start, #args do a[#a + 1] = args[i] end
+  return a
+end
+
+M.usage = [[
+usage: zis-mock [--host 127.0.0.1] [--port 8089] [--port-file FILE] [--quiet]
+                [--email E] [--token T] [--password P] [--oauth-token O]
+Serves the ZIS Registry API from memory on loopback.  Fake credentials by
+default: admin@example.com with token fake-api-token or password
+fake-password, or the bearer token fake-oauth-token.]]
+
+function M.main(argv)
+  argv = argv or cli_args()
+  local opts, i = {}, 1
+  while i <= #argv do
+    local a = argv[i]
+    local key = a:match("^%-%-([%w-]+)$")
+    if a == "-h" or a == "--help" then
+      print(M.usage)
+      os.exit(0)
+    elseif key == "quiet" then
+      opts.quiet = true
+    elseif key and argv[i + 1] then
+      opts[key:gsub("-", "_")] = argv[i + 1]
+      i = i + 1
+    else
+      io.stderr:write("zis-mock: bad argument '", a, "'\n", M.usage, "\n")
+      os.exit(2)
+    end
+    i = i + 1
+  end
+  if opts.port then opts.port = tonumber(opts.port) end
+  local okm, err = pcall(M.serve, opts)
+  if not okm then
+    io.stderr:write("zis-mock: ", tostring(err), "\n")
+    os.exit(1)
+  end
+  os.exit(0)
+end
+
+return M

@@ -1,0 +1,76 @@
+-- Shared by the specs: a client on the local registry that tools/with-mock
+-- started (ZIS_MOCK_URL), and access to the registry's control endpoints.
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local zis = require "zis"
+local core = require "zis.core"
+
+local H = {}
+
+H.url = assert(os.getenv("ZIS_MOCK_URL"), "run the specs with tools/with-mock (make test)")
+
+-- Obviously fake credentials, as the local registry accepts by default.
+H.email, H.token, H.password, H.oauth = "admin@example.com", "fake-api-token",
+                                         "fake-password", "fake-oauth-token"
+
+function H.client(extra)
+  local o = { url = H.url, email = H.email, token = H.token, retries = 0 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  if o.token == false then o.token = nil end
+  if o.email == false then o.email = nil end
+  return zis.new(o)
+end
+
+-- Calls a /__mock/ control endpoint; returns the decoded body (or true).
+function H.control(method, path, body)
+  local out = {}
+  local src = body and (type(body) == "string" and body or core.encode_json(body))
+  local _, status = http.request{
+    url = H.url .. "/__mock/" .. path, method = method, sink = ltn12.sink.table(out),
+    source = src and ltn12.source.string(src),
+    headers = src and { ["content-length"] = #src, ["content-type"] = "application/json" },
+  }
+  assert(status == 200 or status == 204, "control " .. path .. ": " .. tostring(status))
+  local text = table.concat(out)
+  if text == "" then return true end
+  return core.decode_json(text)
+end
+
+function H.reset() return H.control("POST", "reset") end
+function H.log() return H.control("GET", "log") end
+function H.stats() return H.control("GET", "stats") end
+function H.faults(list) return H.control("POST", "faults", list) end
+function H.last() local l = H.log() return l[#l] end
+
+-- A small valid bundle with one flow and the given job specs.
+function H.bundle(integration, name, job_specs)
+  local resources = {
+    flow = { type = "ZIS::Flow", properties = { name = "flow", definition = {
+      StartAt = "Done", States = { Done = { Type = "Succeed" } } } } },
+  }
+  for _, j in ipairs(job_specs or { "on_ticket" }) do
+    resources[j] = { type = "ZIS::JobSpec", properties = {
+      name = j, event_source = "support", event_type = "ticket.TicketCreated",
+      flow_name = "zis:" .. integration .. ":flow:flow" } }
+  end
+  return { zis_template_version = "2019-10-14", name = name,
+           description = "bundle " .. name, resources = resources }
+end
+
+-- A fresh registry holding one integration.
+function H.fresh(integration)
+  H.reset()
+  local c = H.client()
+  assert(c:create_integration(integration or "demo", { description = "spec" }))
+  c:close()
+end
+
+-- A port on which nothing listens: bound, then closed.
+function H.dead_port()
+  local s = assert(require("socket").bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
+return H
