@@ -204,8 +204,14 @@ static int valid_name (const char *s, size_t n) {
   return 1;
 }
 
+/* A string argument, strictly: a number is not silently turned into one. */
+static const char *check_string (lua_State *L, int arg, size_t *len) {
+  if (lua_type(L, arg) != LUA_TSTRING) luaL_typeerror(L, arg, "string");
+  return lua_tolstring(L, arg, len);
+}
+
 static const char *check_name (lua_State *L, int arg, size_t *len) {
-  const char *s = luaL_checklstring(L, arg, len);
+  const char *s = check_string(L, arg, len);
   if (!valid_name(s, *len))
     luaL_argerror(L, arg, "integration name must be 1 to 64 of a-z 0-9 - _");
   return s;
@@ -543,10 +549,7 @@ static void call_hook (lua_State *L, Client *c, const Request *r, int attempt,
             kind != K_OK ? KIND_NAMES[kind] : "", elapsed, attempt,
             wait >= 0 ? ", retrying" : "");
   }
-  if (lua_isfunction(L, -2)) {
-    lua_insert(L, -2);
-    lua_call(L, 1, 0);
-  }
+  if (lua_isfunction(L, -2)) lua_call(L, 1, 0);  /* stack: hook, event */
   else lua_pop(L, 2);
 }
 
@@ -774,7 +777,7 @@ static void push_page_query (lua_State *L, int arg) {
     lua_Integer size;
     int isint;
     size = lua_tointegerx(L, -1, &isint);
-    if (!isint || size < 1 || size > 100)
+    if (!lua_isinteger(L, -1) || !isint || size < 1 || size > 100)
       luaL_argerror(L, arg, "option 'page_size' must be an integer from 1 to 100");
     lua_pop(L, 1);
     lua_pushfstring(L, "page%%5Bsize%%5D=%d", (int)size);
@@ -791,7 +794,7 @@ static void push_page_query (lua_State *L, int arg) {
 static void push_jobspec_query (lua_State *L, int arg, const char *integ,
                                 size_t ilen) {
   size_t n;
-  const char *name = luaL_checklstring(L, arg, &n);
+  const char *name = check_string(L, arg, &n);
   const char *prefix = "zis:";
   if (n >= 4 && memcmp(name, prefix, 4) == 0) {
     /* zis:{integration}:job_spec:{name} */
@@ -864,7 +867,7 @@ static int ep_call (lua_State *L) {
         integ = s; ilen = n;
       }
       else {
-        s = luaL_checklstring(L, arg, &n);
+        s = check_string(L, arg, &n);
         luaL_argcheck(L, n > 0, arg, "must not be empty");
       }
       if (hole == NULL) continue;  /* name used only in the query */

@@ -18,6 +18,8 @@ local zis = {
   user_agent = core.user_agent,
   null = core.null,          -- the value JSON null decodes to
   endpoints = core.endpoints,
+  decode_json = core.decode_json,  -- the decoder the client uses
+  encode_json = core.encode_json,  -- the encoder the client uses
 }
 
 local methods = core.methods
@@ -231,6 +233,14 @@ local function pager(list, key)
         end
       end
       page_size, cursor = opts.page_size, opts.after
+      if page_size ~= nil and (math.type(page_size) ~= "integer"
+                               or page_size < 1 or page_size > 100) then
+        error("bad argument #2 to '" .. key ..
+              "' (option 'page_size' must be an integer from 1 to 100)", 2)
+      end
+      if cursor ~= nil and type(cursor) ~= "string" then
+        error("bad argument #2 to '" .. key .. "' (option 'after' must be a string)", 2)
+      end
     end
     local page, i, done, seen = nil, 0, false, {}
     local function fail(message)
