@@ -46,18 +46,18 @@ deps:
 	@./tools/ensure-deps $(DEBIAN_PACKAGES)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@./tools/with-mock busted --lua=$(LUA) spec
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@./tools/with-mock $(LUA) examples/quickstart.lua
 
 # The spec suite's Lua process under valgrind: zero errors, no definite
 # leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
 memcheck: deps
 	@./tools/ensure-deps valgrind
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
@@ -74,7 +74,7 @@ asan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bin
+	luacheck lua spec examples bin/zis-mock
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 install: all

@@ -254,8 +254,8 @@ describe("endpoints", function()
       local ok, err = c:install_job_spec("demo", "x&job_spec_name=zis:other:job_spec:y")
       assert.is_nil(ok)
       assert.equal(404, err.status)
-      assert.equal(REG .. "/job_specs/install?job_spec_name=zis%3Ademo%3Ajob_spec%3Ax%26job_spec_name%3Dzis%3Aother%3Ajob_spec%3Ay",
-                   H.last().path)
+      assert.equal(REG .. "/job_specs/install?job_spec_name=zis%3Ademo%3Ajob_spec%3Ax"
+                   .. "%26job_spec_name%3Dzis%3Aother%3Ajob_spec%3Ay", H.last().path)
     end)
     it("return 404 for an unknown job spec", function()
       local ok, err = c:install_job_spec("demo", "missing")

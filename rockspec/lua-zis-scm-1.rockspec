@@ -1,0 +1,41 @@
+rockspec_format = "3.0"
+package = "lua-zis"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null",  -- local builds: luarocks make rockspec/lua-zis-scm-1.rockspec
+}
+description = {
+  summary = "Zendesk Integration Services (ZIS) Registry API client for Lua 5.4",
+  detailed = [[
+    Integrations, bundles and job specs of the ZIS Registry API as Lua
+    functions returning Lua tables, with lazy pagination iterators, a C
+    core over libcurl, retries, and a local registry for tests.
+  ]],
+  license = "MIT",
+  labels = { "zendesk", "zis", "http", "api" },
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+  "lua-cjson",
+  "luasocket",  -- the local registry (zis.mock)
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["zis"] = "lua/zis/init.lua",
+    ["zis.mock"] = "lua/zis/mock.lua",
+    ["zis.core"] = {
+      sources = { "src/zis_core.c", "src/zis_json.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)", "src" },
+      libdirs = { "$(CURL_LIBDIR)" },
+    },
+  },
+  install = {
+    bin = { ["zis-mock"] = "bin/zis-mock" },
+  },
+}
