@@ -36,10 +36,166 @@ function H.control(method, path, body)
   return core.decode_json(text)
 end
 
-function H.reset() return H.control("POST", "reset") end
-function H.log() return H.control("GET", "log") end
-function H.stats() return H.control("GET", "stats") end
-function H.faults(list) return H.control("POST", "faults", list) end
+function H.reset() -- Is `b` the same JSON as `a`, exactly: integers vs floats, arrays vs
+-- objects (empty ones too), null, and strings byte for byte?  Returns
+-- true, or false and the path of the first difference.
+function H.same_json(a, b, path)
+  path = path or "$"
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return false, path .. ": " .. ta .. " vs " .. tb end
+  if ta == "number" then
+    if math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+    end
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  if ta ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  local array_mt = zis.array_metatable
+  if (getmetatable(a) == array_mt) ~= (getmetatable(b) == array_mt) then
+    return false, path .. ": array vs object"
+  end
+  for k, v in pairs(a) do
+    local ok, why = H.same_json(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": extra" end
+  end
+  return true
+end
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return H.control("POST", "reset") end
+function H.log() -- Is `b` the same JSON as `a`, exactly: integers vs floats, arrays vs
+-- objects (empty ones too), null, and strings byte for byte?  Returns
+-- true, or false and the path of the first difference.
+function H.same_json(a, b, path)
+  path = path or "$"
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return false, path .. ": " .. ta .. " vs " .. tb end
+  if ta == "number" then
+    if math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+    end
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  if ta ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  local array_mt = zis.array_metatable
+  if (getmetatable(a) == array_mt) ~= (getmetatable(b) == array_mt) then
+    return false, path .. ": array vs object"
+  end
+  for k, v in pairs(a) do
+    local ok, why = H.same_json(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": extra" end
+  end
+  return true
+end
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return H.control("GET", "log") end
+function H.stats() -- Is `b` the same JSON as `a`, exactly: integers vs floats, arrays vs
+-- objects (empty ones too), null, and strings byte for byte?  Returns
+-- true, or false and the path of the first difference.
+function H.same_json(a, b, path)
+  path = path or "$"
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return false, path .. ": " .. ta .. " vs " .. tb end
+  if ta == "number" then
+    if math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+    end
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  if ta ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  local array_mt = zis.array_metatable
+  if (getmetatable(a) == array_mt) ~= (getmetatable(b) == array_mt) then
+    return false, path .. ": array vs object"
+  end
+  for k, v in pairs(a) do
+    local ok, why = H.same_json(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": extra" end
+  end
+  return true
+end
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return H.control("GET", "stats") end
+function H.faults(list) -- Is `b` the same JSON as `a`, exactly: integers vs floats, arrays vs
+-- objects (empty ones too), null, and strings byte for byte?  Returns
+-- true, or false and the path of the first difference.
+function H.same_json(a, b, path)
+  path = path or "$"
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return false, path .. ": " .. ta .. " vs " .. tb end
+  if ta == "number" then
+    if math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+    end
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  if ta ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  local array_mt = zis.array_metatable
+  if (getmetatable(a) == array_mt) ~= (getmetatable(b) == array_mt) then
+    return false, path .. ": array vs object"
+  end
+  for k, v in pairs(a) do
+    local ok, why = H.same_json(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": extra" end
+  end
+  return true
+end
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return H.control("POST", "faults", list) end
 function H.last() local l = H.log() return l[#l] end
 
 -- A small valid bundle with one flow and the given job specs.
@@ -71,6 +227,45 @@ function H.dead_port()
   local _, port = s:getsockname()
   s:close()
   return port
+end
+
+-- Is `b` the same JSON as `a`, exactly: integers vs floats, arrays vs
+-- objects (empty ones too), null, and strings byte for byte?  Returns
+-- true, or false and the path of the first difference.
+function H.same_json(a, b, path)
+  path = path or "$"
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return false, path .. ": " .. ta .. " vs " .. tb end
+  if ta == "number" then
+    if math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b)
+    end
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  if ta ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  local array_mt = zis.array_metatable
+  if (getmetatable(a) == array_mt) ~= (getmetatable(b) == array_mt) then
+    return false, path .. ": array vs object"
+  end
+  for k, v in pairs(a) do
+    local ok, why = H.same_json(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": extra" end
+  end
+  return true
+end
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
 end
 
 return H

@@ -16,7 +16,11 @@ local zis = {
   _VERSION = "lua-zis " .. core.version,
   version = core.version,
   user_agent = core.user_agent,
-  null = core.null,          -- the value JSON null decodes to
+  null = core.null,          -- JSON null: a NULL light userdata (== cjson.null)
+  array = core.array,        -- zis.array(t): encode t as a JSON array, even empty
+  object = core.object,      -- zis.object(t): encode t as a JSON object, even empty
+  array_metatable = core.array_metatable,   -- what decoded arrays carry
+  object_metatable = core.object_metatable,
   endpoints = core.endpoints,
   decode_json = core.decode_json,  -- the decoder the client uses
   encode_json = core.encode_json,  -- the encoder the client uses

@@ -74,12 +74,9 @@ local function parse_query(q)
   return t
 end
 
--- A JSON array of already-encoded items: cjson 2.1.0 would turn an empty
--- Lua table into {}, and the API sends [].
+-- A JSON array, even when empty (an unmarked empty table encodes as {}).
 local function json_array(items)
-  local parts = {}
-  for i, v in ipairs(items) do parts[i] = encode(v) end
-  return "[" .. concat(parts, ",") .. "]"
+  return encode(core.array(items))
 end
 
 ---------------------------------------------------------------------------
