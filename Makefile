@@ -33,7 +33,7 @@ export LUA_CPATH := $(CURDIR)/build/?.so;;
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config
 
-.PHONY: all deps test demo memcheck asan lint install uninstall clean
+.PHONY: all deps test demo memcheck asan lint install uninstall clean bench
 
 all: build/zis/core.so
 
@@ -69,7 +69,7 @@ asan: deps
 	@$(MAKE) --no-print-directory all CC=gcc \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0 ./tools/with-mock $(LUA) /usr/bin/busted spec
+	  ASAN_OPTIONS=detect_leaks=1 ./tools/with-mock $(LUA) /usr/bin/busted spec
 	@$(MAKE) --no-print-directory clean all
 
 lint: deps
@@ -90,3 +90,9 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Benchmarks: never part of make test.  Ratios are against a baseline
+# measured in the same run.
+bench: deps
+	@$(MAKE) -s --no-print-directory all
+	@$(LUA) bench/json.lua

@@ -317,6 +317,7 @@ static int box_gc (lua_State *L) {
 
 /* One step of the path to the value being encoded, for error messages. */
 typedef struct Step {
+  const void *table;        /* the table being written at this depth */
   const char *key;          /* NULL: an array index */
   size_t len;
   lua_Integer index;
@@ -326,7 +327,6 @@ typedef struct Enc {
   lua_State *L;
   Box *b;
   int depth;
-  int visiting;             /* stack index: tables on the current path */
   int array_mt, object_mt;  /* stack indexes of the marker metatables */
   const char *what;         /* name of the root, e.g. "bundle" */
   Step path[MAX_DEPTH + 1];
@@ -356,9 +356,9 @@ static NORETURN void enc_error (Enc *e, const char *why) {
   abort();  /* not reached */
 }
 
-static void grow (Enc *e, size_t need) {
+static void grow_slow (Enc *e, size_t need) {
   Box *b = e->b;
-  if (b->len + need > b->cap) {
+  {
     size_t cap = b->cap ? b->cap : 4096;
     char *p;
     while (cap < b->len + need) cap *= 2;
@@ -369,7 +369,11 @@ static void grow (Enc *e, size_t need) {
   }
 }
 
-static void put (Enc *e, const char *s, size_t n) {
+static inline void grow (Enc *e, size_t need) {
+  if (e->b->len + need > e->b->cap) grow_slow(e, need);
+}
+
+static inline void put (Enc *e, const char *s, size_t n) {
   grow(e, n);
   memcpy(e->b->data + e->b->len, s, n);
   e->b->len += n;
@@ -398,14 +402,39 @@ static size_t utf8_len (const unsigned char *s, size_t n) {
   return 0;
 }
 
+/* PLAIN[c]: byte c goes out as it is (printable ASCII but '"' and '\\') */
+static const unsigned char PLAIN[256] = {
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+};
+
 static void enc_string (Enc *e, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
+  char *out;
+  /* the common case, a plain string, is one copy */
+  while (p < end && PLAIN[*p]) p++;
+  if (p == end) {
+    grow(e, n + 2);
+    out = e->b->data + e->b->len;
+    out[0] = '"';
+    memcpy(out + 1, s, n);
+    out[n + 1] = '"';
+    e->b->len += n + 2;
+    return;
+  }
   grow(e, n + 2);
   PUTC(e, '"');
+  put(e, s, (size_t)(p - (const unsigned char *)s));
   while (p < end) {
     run = p;
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    while (p < end && PLAIN[*p]) p++;
     if (p > run) put(e, (const char *)run, (size_t)(p - run));
     if (p >= end) break;
     if (*p >= 0x80) {
@@ -442,125 +471,162 @@ static void enc_float (Enc *e, lua_Number v) {
   if (v != v || v - v != 0)  /* NaN, or an infinity */
     enc_error(e, "NaN or infinity cannot be sent as JSON");
   /* 15 digits round-trip for most doubles; subnormals carry fewer bits
-  ** and may need fewer digits, so for them the search starts at 1 */
+  ** and may need fewer digits, so for them the search starts at 1.
+  ** snprintf and strtod share the C locale, so the check is sound before
+  ** the locale's decimal mark is turned into '.' */
   prec = (v > -2.2250738585072014e-308 && v < 2.2250738585072014e-308) ? 1 : 15;
   for (; prec <= 17; prec++) {
     n = snprintf(buf, sizeof buf, "%.*" LUA_NUMBER_FRMLEN "g", prec, (LUAI_UACNUMBER)v);
-    for (i = 0; i < n; i++)  /* the locale's decimal mark -> '.' */
-      if (!(buf[i] >= '0' && buf[i] <= '9') && buf[i] != '-' && buf[i] != '+'
-          && buf[i] != 'e') buf[i] = '.';
-    if (prec == 17) break;  /* 17 digits always read back the same */
-    if (lua_stringtonumber(e->L, buf) != 0) {
-      int same = lua_tonumber(e->L, -1) == v;
-      lua_pop(e->L, 1);
-      if (same) break;
-    }
+    if (prec == 17 || strtod(buf, NULL) == v) break;
   }
-  for (i = 0; i < n; i++) if (buf[i] == '.' || buf[i] == 'e') has_mark = 1;
+  for (i = 0; i < n; i++) {
+    if (!(buf[i] >= '0' && buf[i] <= '9') && buf[i] != '-' && buf[i] != '+'
+        && buf[i] != 'e') buf[i] = '.';
+    if (buf[i] == '.' || buf[i] == 'e') has_mark = 1;
+  }
   put(e, buf, (size_t)n);
   if (!has_mark) put(e, ".0", 2);
 }
 
+/* Decimal digits of an integer, without printf's format parsing. */
+static void enc_integer (Enc *e, lua_Integer v) {
+  char buf[24], *p = buf + sizeof buf;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  do { *--p = (char)('0' + u % 10); u /= 10; } while (u != 0);
+  if (v < 0) *--p = '-';
+  put(e, p, (size_t)(buf + sizeof buf - p));
+}
+
 static void enc_value (Enc *e, int idx);
 
-/* Kinds of table: decided by marker, else by its keys. */
-enum { T_ARRAY, T_OBJECT };
-
-/* Counts keys and decides; *n gets the array length. */
-static int table_kind (Enc *e, int idx, lua_Integer *n) {
-  lua_State *L = e->L;
-  lua_Integer count = 0, max = 0;
-  int strings = 0, others = 0, marked = 0;
-  if (lua_getmetatable(L, idx)) {
-    if (lua_rawequal(L, -1, e->array_mt)) marked = 1;
-    else if (lua_rawequal(L, -1, e->object_mt)) marked = 2;
-    lua_pop(L, 1);
+/* Which metatable marks the table at idx: 1 zis.array, 2 zis.object, 0. */
+static int marker (Enc *e, int idx) {
+  int m = 0;
+  if (lua_getmetatable(e->L, idx)) {
+    if (lua_rawequal(e->L, -1, e->array_mt)) m = 1;
+    else if (lua_rawequal(e->L, -1, e->object_mt)) m = 2;
+    lua_pop(e->L, 1);
   }
-  if (marked == 2) return T_OBJECT;
+  return m;
+}
+
+/* Checks that the keys of the table at idx are exactly 1..n, where n is
+** its border; returns n.  `marked`: it carries zis.array. */
+static lua_Integer array_length (Enc *e, int idx, int marked) {
+  lua_State *L = e->L;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     lua_pop(L, 1);
-    if (lua_isinteger(L, -1)) {
-      lua_Integer k = lua_tointeger(L, -1);
-      if (k >= 1) { count++; if (k > max) max = k; }
-      else others++;
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1
+        || lua_tointeger(L, -1) > n) {
+      lua_pop(L, 1);
+      if (marked) enc_error(e, "table marked with zis.array has keys other than 1..n");
+      enc_error(e, "mixed or sparse table is neither array nor object "
+                   "(mark it with zis.array or zis.object)");
     }
-    else if (lua_type(L, -1) == LUA_TSTRING) strings++;
-    else others++;
+    count++;
   }
-  *n = max;
-  if (marked == 1) {
-    if (strings || others || count != max)
-      enc_error(e, "table marked with zis.array has keys other than 1..n");
-    return T_ARRAY;
-  }
-  if (count == 0 && others == 0) return T_OBJECT;   /* string keys, or empty */
-  if (strings == 0 && others == 0 && count == max) return T_ARRAY;
-  if (others)
-    enc_error(e, "table key is not a string or an integer (use zis.object "
-                 "for integer keys)");
-  enc_error(e, "mixed or sparse table is neither array nor object "
-               "(mark it with zis.array or zis.object)");
-  return T_OBJECT;
+  if (count != n) enc_error(e, "mixed or sparse table is neither array nor object "
+                               "(mark it with zis.array or zis.object)");
+  return n;
 }
 
+static void enc_array (Enc *e, int idx, lua_Integer n, Step *step) {
+  lua_Integer i;
+  PUTC(e, '[');
+  for (i = 1; i <= n; i++) {
+    if (i > 1) PUTC(e, ',');
+    step->key = NULL;
+    step->index = i;
+    lua_rawgeti(e->L, idx, i);
+    enc_value(e, lua_gettop(e->L));
+    lua_pop(e->L, 1);
+  }
+  PUTC(e, ']');
+}
+
+/* One pass: keys are written as they come.  Integer keys are allowed only
+** in a table marked with zis.object (written as strings). */
+static void enc_object (Enc *e, int idx, int marked, Step *step) {
+  lua_State *L = e->L;
+  int first = 1;
+  PUTC(e, '{');
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t klen;
+    const char *k;
+    char num[32];
+    if (lua_type(L, -2) == LUA_TSTRING) k = lua_tolstring(L, -2, &klen);
+    else if (lua_isinteger(L, -2) && marked) {
+      klen = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT,
+                              (LUAI_UACINT)lua_tointeger(L, -2));
+      k = num;
+    }
+    else if (lua_isinteger(L, -2))
+      enc_error(e, "mixed or sparse table is neither array nor object "
+                   "(mark it with zis.array or zis.object)");
+    else
+      enc_error(e, "table key is not a string or an integer (use zis.object "
+                   "for integer keys)");
+    step->key = k;
+    step->len = klen;
+    if (!first) PUTC(e, ',');
+    first = 0;
+    enc_string(e, k, klen);
+    PUTC(e, ':');
+    enc_value(e, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  PUTC(e, '}');
+}
+
+/* A table: a cycle is a table already on the path from the root, found by
+** scanning the path (short) rather than keeping a set. */
 static void enc_table (Enc *e, int idx) {
   lua_State *L = e->L;
-  lua_Integer n, i;
+  const void *t = lua_topointer(L, idx);
+  int i, m;
   Step *step;
-  int first = 1, kind;
   if (e->depth >= MAX_DEPTH) enc_error(e, "nesting deeper than 1000");
+  for (i = 0; i < e->depth; i++)
+    if (e->path[i].table == t) enc_error(e, "table contains itself (a cycle)");
   luaL_checkstack(L, 6, "JSON nesting");
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->visiting) != LUA_TNIL)
-    enc_error(e, "table contains itself (a cycle)");
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, e->visiting);
-  kind = table_kind(e, idx, &n);  /* may raise: before the step is pushed */
-  step = &e->path[e->depth++];
-  if (kind == T_ARRAY) {
-    PUTC(e, '[');
-    for (i = 1; i <= n; i++) {
-      if (i > 1) PUTC(e, ',');
-      step->key = NULL;
-      step->index = i;
-      lua_rawgeti(L, idx, i);
-      enc_value(e, lua_gettop(L));
-      lua_pop(L, 1);
-    }
-    PUTC(e, ']');
+  m = marker(e, idx);
+  step = &e->path[e->depth];
+  step->table = t;
+  if (m == 1) {
+    lua_Integer n = array_length(e, idx, 1);   /* may raise: not on the path yet */
+    e->depth++;
+    enc_array(e, idx, n, step);
+  }
+  else if (m == 2) {
+    e->depth++;
+    enc_object(e, idx, 1, step);
   }
   else {
-    PUTC(e, '{');
+    /* unmarked: the first key decides; the pass then checks the rest */
+    int kind;
     lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-      size_t klen;
-      const char *k;
-      char num[32];
-      if (lua_type(L, -2) == LUA_TSTRING) k = lua_tolstring(L, -2, &klen);
-      else if (lua_isinteger(L, -2)) {  /* an object marked by zis.object */
-        klen = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT,
-                                (LUAI_UACINT)lua_tointeger(L, -2));
-        k = num;
-      }
-      else enc_error(e, "object key is not a string or an integer");
-      step->key = k;
-      step->len = klen;
-      if (!first) PUTC(e, ',');
-      first = 0;
-      enc_string(e, k, klen);
-      PUTC(e, ':');
-      enc_value(e, lua_gettop(L));
-      lua_pop(L, 1);
+    if (lua_next(L, idx) == 0) kind = 0;        /* empty: {} */
+    else {
+      kind = lua_type(L, -2) == LUA_TSTRING ? 2 : lua_isinteger(L, -2) ? 1 : 3;
+      lua_pop(L, 2);
+      if (kind == 3)
+        enc_error(e, "table key is not a string or an integer (use zis.object "
+                     "for integer keys)");
     }
-    PUTC(e, '}');
+    if (kind == 1) {
+      lua_Integer n = array_length(e, idx, 0);
+      e->depth++;
+      enc_array(e, idx, n, step);
+    }
+    else {
+      e->depth++;
+      enc_object(e, idx, 0, step);
+    }
   }
   e->depth--;
-  lua_pushvalue(L, idx);
-  lua_pushnil(L);
-  lua_rawset(L, e->visiting);
 }
 
 static void enc_value (Enc *e, int idx) {
@@ -571,12 +637,7 @@ static void enc_value (Enc *e, int idx) {
       if (lua_toboolean(L, idx)) put(e, "true", 4); else put(e, "false", 5);
       break;
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, LUA_INTEGER_FMT,
-                         (LUAI_UACINT)lua_tointeger(L, idx));
-        put(e, buf, (size_t)n);
-      }
+      if (lua_isinteger(L, idx)) enc_integer(e, lua_tointeger(L, idx));
       else enc_float(e, lua_tonumber(L, idx));
       break;
     case LUA_TSTRING: {
@@ -609,8 +670,6 @@ void zis_json_encode (lua_State *L, int idx, const char *what) {
   e->b->data = NULL;
   e->b->len = e->b->cap = 0;
   luaL_setmetatable(L, BOX_MT);
-  lua_newtable(L);
-  e->visiting = lua_gettop(L);
   luaL_getmetatable(L, ARRAY_MT);
   e->array_mt = lua_gettop(L);
   luaL_getmetatable(L, OBJECT_MT);
