@@ -30,10 +30,11 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
+# lua-cjson: only the specs use it (to prove lua-zis never touches it)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config
 
-.PHONY: all deps test demo memcheck asan lint install uninstall clean bench
+.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz
 
 all: build/zis/core.so
 
@@ -90,6 +91,16 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# libFuzzer (clang) over the JSON codec: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@./tools/ensure-deps clang
+	@mkdir -p build/fuzz build/fuzz-corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -I$(LUA_INCDIR) \
+	  -o build/fuzz/json_fuzz fuzz/json_fuzz.c src/zis_json.c -llua$(LUA_VERSION)
+	build/fuzz/json_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -timeout=10 -rss_limit_mb=2048 build/fuzz-corpus fuzz/corpus
 
 # Benchmarks: never part of make test.  Ratios are against a baseline
 # measured in the same run.

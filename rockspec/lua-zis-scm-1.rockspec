@@ -16,8 +16,13 @@ description = {
 }
 dependencies = {
   "lua >= 5.4, < 5.5",
-  "lua-cjson",
   "luasocket",  -- the local registry (zis.mock)
+}
+-- lua-zis has its own exact JSON codec (README, "JSON"); lua-cjson is used
+-- only by the specs, which prove it is never touched.
+test_dependencies = {
+  "busted",
+  "lua-cjson",
 }
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
