@@ -176,6 +176,61 @@ describe("retries", function()
   end)
 end)
 
+describe("user code inside a call", function()
+  before_each(function() H.fresh("demo") end)
+
+  it("a hook that calls its own client gets a clear error, and the client still works", function()
+    local c
+    c = H.client{ on_request = function() c:list_integrations() end }
+    assert.has_error(function() c:list_bundles("demo") end,
+      "zis: client is busy: a hook or oauth_token function may not call the client that called it")
+    local other = H.client()
+    assert.truthy(other:list_bundles("demo"))
+  end)
+
+  it("an error raised by a hook propagates and leaves the client usable", function()
+    local raise = true
+    local c = H.client{ on_request = function() if raise then error("hook failed", 0) end end }
+    assert.has_error(function() c:list_bundles("demo") end, "hook failed")
+    raise = false
+    assert.truthy(c:list_bundles("demo"))
+    collectgarbage()
+  end)
+
+  it("an oauth_token function that raises leaves the client usable", function()
+    local fail = true
+    local c = zis.new{ url = H.url, retries = 0, oauth_token = function()
+      if fail then error("vault sealed", 0) end
+      return H.oauth
+    end }
+    assert.has_error(function() c:list_bundles("demo") end, "vault sealed")
+    fail = false
+    assert.truthy(c:list_bundles("demo"))
+  end)
+end)
+
+describe("error bodies", function()
+  before_each(function() H.fresh("demo") end)
+
+  it("reads Zendesk's other error shape {error, description}", function()
+    H.faults{ { path = REG .. "/demo/bundles", status = 403,
+                body = '{"error":"Forbidden","description":"Only admin user is allowed"}' } }
+    local _, err = H.client():list_bundles("demo")
+    assert.equal(403, err.status)
+    assert.equal("Forbidden", err.code)
+    assert.equal("Only admin user is allowed", err.detail)
+    assert.equal("zis: GET " .. REG .. "/demo/bundles: 403 Forbidden (Forbidden: Only admin user is allowed)",
+                 tostring(err))
+  end)
+
+  it("keeps a JSON error body that is not an object as text", function()
+    H.faults{ { path = REG .. "/demo/bundles", status = 500, body = '"oops"' } }
+    local _, err = H.client():list_bundles("demo")
+    assert.equal('"oops"', err.body)
+    assert.equal("Internal Server Error", err.message)
+  end)
+end)
+
 describe("connections", function()
   it("one client reuses one connection across calls", function()
     H.fresh("demo")

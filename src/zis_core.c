@@ -64,6 +64,7 @@ typedef struct Client {
   double retry_base_delay, max_retry_wait;
   curl_off_t max_response_bytes;
   int debug;
+  int busy;                    /* a call is in flight (hooks may not re-enter) */
   char *ca_file, *ca_path, *proxy;
   uint64_t rng;                /* jitter state; per client, no global state */
   /* what the last attempt received */
@@ -410,6 +411,9 @@ typedef struct Request {
   size_t body_len;
   int want_basic;              /* endpoint is documented for basic only */
   int idempotent;
+  /* filled in by the attempts */
+  int kind, attempts;
+  long status;
 } Request;
 
 /* Outcome kinds; K_OK with a non-2xx status is kind "http". */
@@ -589,46 +593,36 @@ static void push_error (lua_State *L, Client *c, const Request *r, int kind,
     lua_setfield(L, e, "retry_after");
   }
   /* the body: a Zendesk envelope {"errors":[{code,detail,status}],
-  ** "message":...} when JSON, else plain text (proxies, 429s) */
-  if (zis_json_decode_quiet(L, c->body.data, c->body.len)
-      && lua_istable(L, -1)) {
+  ** "message":...}, or {"error":..., "description":...}, when JSON; else
+  ** plain text (proxies, 429s), kept in part */
+  if (zis_json_decode_quiet(L, c->body.data, c->body.len) && lua_istable(L, -1)) {
     int j = lua_gettop(L);
     copy_string_field(L, e, j, "message");
-    if (lua_getfield(L, j, "errors") == LUA_TTABLE) {
-      lua_pushvalue(L, -1);
+    if (lua_getfield(L, j, "errors") == LUA_TTABLE) {      /* j+1 */
+      lua_pushvalue(L, j + 1);
       lua_setfield(L, e, "errors");
-      if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
-        copy_string_field(L, e, lua_gettop(L), "code");
-        copy_string_field(L, e, lua_gettop(L), "detail");
+      if (lua_rawgeti(L, j + 1, 1) == LUA_TTABLE) {        /* j+2 */
+        copy_string_field(L, e, j + 2, "code");
+        copy_string_field(L, e, j + 2, "detail");
         if (lua_getfield(L, e, "message") == LUA_TNIL)
-          copy_string_field(L, e, lua_gettop(L) - 1, "title");
-        lua_pop(L, 1);
+          copy_string_field(L, e, j + 2, "title");
       }
-      lua_pop(L, 1);
     }
-    else if (lua_type(L, -1) == LUA_TSTRING) {
-      /* {"error": "...", "description": "..."} is the other Zendesk shape */
+    else if (lua_getfield(L, j, "error") == LUA_TSTRING) {   /* j+2 */
+      lua_pushvalue(L, j + 2);
       lua_setfield(L, e, "code");
-      lua_pushnil(L);
-    }
-    lua_pop(L, 1);
-    copy_string_field(L, e, j, "description");
-    if (lua_getfield(L, e, "description") == LUA_TSTRING && lua_getfield(L, e, "detail") == LUA_TNIL) {
-      lua_pop(L, 1);
-      lua_setfield(L, e, "detail");
-      lua_pushnil(L); lua_setfield(L, e, "description");
-    }
-    else lua_pop(L, 2);
-    lua_settop(L, e);
-  }
-  else {
-    lua_settop(L, e);
-    if (c->body.len > 0) {
-      size_t n = c->body.len > 512 ? 512 : c->body.len;
-      lua_pushlstring(L, c->body.data, n);
-      lua_setfield(L, e, "body");
+      if (lua_getfield(L, j, "description") == LUA_TSTRING) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, e, "detail");
+      }
     }
   }
+  else if (c->body.len > 0) {
+    lua_settop(L, e);
+    lua_pushlstring(L, c->body.data, c->body.len > 512 ? 512 : c->body.len);
+    lua_setfield(L, e, "body");
+  }
+  lua_settop(L, e);
   if (lua_getfield(L, e, "message") != LUA_TSTRING) {
     lua_pushstring(L, c->reason[0] ? c->reason : std_reason(status));
     lua_setfield(L, e, "message");
@@ -663,6 +657,36 @@ static double retry_wait (Client *c, const Request *r, int kind, long status,
 
 /* The request loop.  Leaves the outcome in `c` (body, headers) and returns
 ** the kind; *status gets the HTTP status, *attempts the count. */
+static int perform (lua_State *L, Client *c, const Request *r, long *status,
+                    int *attempts);
+
+/* Protected body of a call's attempts: (client, lightuserdata Request).
+** User code runs in here (oauth_token, on_request), so it runs under
+** lua_pcall: the caller clears the busy flag however this ends. */
+static int perform_protected (lua_State *L) {
+  Client *c = (Client *)lua_touserdata(L, 1);
+  Request *r = (Request *)lua_touserdata(L, 2);
+  r->kind = perform(L, c, r, &r->status, &r->attempts);
+  return 0;
+}
+
+/* Runs the attempts with the client marked busy; re-raises any error
+** after clearing the mark, so the client stays usable. */
+static void run_request (lua_State *L, Client *c, Request *r) {
+  if (c->busy)
+    luaL_error(L, "zis: client is busy: a hook or oauth_token function "
+                  "may not call the client that called it");
+  c->busy = 1;
+  lua_pushcfunction(L, perform_protected);
+  lua_pushvalue(L, 1);
+  lua_pushlightuserdata(L, r);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    c->busy = 0;
+    lua_error(L);
+  }
+  c->busy = 0;
+}
+
 static int perform (lua_State *L, Client *c, const Request *r, long *status,
                     int *attempts) {
   int attempt, kind = K_OK, refreshed = 0;
@@ -901,7 +925,10 @@ static int ep_call (lua_State *L) {
   if (!body) r.body_len = 0;
   r.want_basic = ep->auth == A_BASIC;
   r.idempotent = (ep->flags & F_IDEMPOTENT) != 0;
-  kind = perform(L, c, &r, &status, &attempts);
+  run_request(L, c, &r);
+  kind = r.kind;
+  status = r.status;
+  attempts = r.attempts;
   if (kind != K_OK) {
     lua_pushnil(L);
     push_error(L, c, &r, kind, 0, attempts);
