@@ -32,7 +32,7 @@ export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 # lua-cjson: only the specs use it (to prove lua-zis never touches it)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
-                  lua-socket lua-busted pkg-config
+                  lua-socket lua-busted pkg-config openssl
 
 .PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz
 

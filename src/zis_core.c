@@ -65,6 +65,7 @@ typedef struct Client {
   curl_off_t max_response_bytes;
   int debug;
   int busy;                    /* a call is in flight (hooks may not re-enter) */
+  int follow_redirects;        /* opt-in, and then same origin only */
   char *ca_file, *ca_path, *proxy;
   uint64_t rng;                /* jitter state; per client, no global state */
   /* what the last attempt received */
@@ -318,6 +319,11 @@ static size_t on_header (char *line, size_t size, size_t n, void *ud) {
 /* ======================================================================
 ** Error objects
 ** ====================================================================== */
+
+static int is_redirect (long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307
+      || status == 308;
+}
 
 static const char *std_reason (long status) {
   switch (status) {
@@ -628,7 +634,13 @@ static void push_error (lua_State *L, Client *c, const Request *r, int kind,
     lua_setfield(L, e, "message");
   }
   lua_pop(L, 1);
-  if (status == 401 && r->want_basic && !c->basic_header)
+  if (is_redirect(status))
+    lua_pushstring(L, c->follow_redirects
+      ? "redirect not followed: it leaves the client's host (or loops), so "
+        "credentials are not sent there"
+      : "redirects are not followed; follow_redirects = true follows those "
+        "that stay on the same host");
+  else if (status == 401 && r->want_basic && !c->basic_header)
     lua_pushliteral(L, "this endpoint is documented for basic auth only: "
                        "configure email with token or password");
   else if (status == 401)
@@ -657,7 +669,7 @@ static double retry_wait (Client *c, const Request *r, int kind, long status,
 
 /* The request loop.  Leaves the outcome in `c` (body, headers) and returns
 ** the kind; *status gets the HTTP status, *attempts the count. */
-static int perform (lua_State *L, Client *c, const Request *r, long *status,
+static int perform (lua_State *L, Client *c, Request *r, long *status,
                     int *attempts);
 
 /* Protected body of a call's attempts: (client, lightuserdata Request).
@@ -687,10 +699,32 @@ static void run_request (lua_State *L, Client *c, Request *r) {
   c->busy = 0;
 }
 
-static int perform (lua_State *L, Client *c, const Request *r, long *status,
+/* Does `url` stay on the client's origin (scheme, host and port)? */
+static int same_origin (const Client *c, const char *url) {
+  size_t n = strlen(c->base_url);
+  return strncmp(url, c->base_url, n) == 0 && (url[n] == '/' || url[n] == '\0');
+}
+
+/* May this redirect be followed?  Only when the user opted in, to the
+** same origin (so never https -> http, and the Authorization header never
+** leaves the host), at most 5 times, and for a method other than GET or
+** DELETE only on 307/308, which promise the method and body are kept. */
+static const char *follow_target (Client *c, const Request *r, long status,
+                                  int redirects) {
+  char *loc = NULL;
+  if (!c->follow_redirects || redirects >= 5) return NULL;
+  if (curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK
+      || loc == NULL || !same_origin(c, loc)) return NULL;
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "DELETE") != 0
+      && status != 307 && status != 308) return NULL;
+  return loc;
+}
+
+static int perform (lua_State *L, Client *c, Request *r, long *status,
                     int *attempts) {
-  int attempt, kind = K_OK, refreshed = 0;
+  int attempt, kind = K_OK, refreshed = 0, redirects = 0;
   const char *ua;
+  int top = lua_gettop(L);
   push_user_agent(L);
   ua = lua_tostring(L, -1);  /* stays on the stack through the loop */
   for (attempt = 1; ; attempt++) {
@@ -719,6 +753,17 @@ static int perform (lua_State *L, Client *c, const Request *r, long *status,
       call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, 0);
       continue;
     }
+    if (kind == K_OK && is_redirect(*status)) {
+      const char *to = follow_target(c, r, *status, redirects);
+      if (to != NULL) {
+        call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, 0);
+        lua_pushstring(L, to);  /* kept on the stack for the next attempt */
+        r->url = lua_tostring(L, -1);
+        r->path = r->url + strlen(c->base_url);
+        redirects++;
+        continue;
+      }
+    }
     wait = retry_wait(c, r, kind, *status, attempt);
     call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, wait);
     if (wait < 0) break;
@@ -726,7 +771,7 @@ static int perform (lua_State *L, Client *c, const Request *r, long *status,
   }
   if (kind != K_OK && kind != K_TOO_LARGE && c->errbuf[0] == '\0')
     snprintf(c->errbuf, sizeof c->errbuf, "%s", curl_easy_strerror(rc_last(c)));
-  lua_pop(L, 1);
+  lua_settop(L, top);
   return kind;
 }
 
@@ -1028,6 +1073,9 @@ static int core_new (lua_State *L) {
   c->max_response_bytes = (curl_off_t)opt_number(L, "max_response_bytes", 64.0 * 1024 * 1024);
   lua_getfield(L, 1, "debug");
   c->debug = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "follow_redirects");
+  c->follow_redirects = lua_toboolean(L, -1);
   lua_pop(L, 1);
   c->ca_file = opt_strdup(L, ud, "ca_file");
   c->ca_path = opt_strdup(L, ud, "ca_path");

@@ -48,7 +48,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number",
   retries = "number", retry_base_delay = "number", max_retry_wait = "number",
   max_response_bytes = "number",
-  allow_insecure_http = "boolean",
+  allow_insecure_http = "boolean", follow_redirects = "boolean",
   on_request = "function", debug = "boolean",
   ca_file = "string", ca_path = "string", proxy = "string",
 }
@@ -140,6 +140,7 @@ function zis.new(opts)
     retry_base_delay = opts.retry_base_delay, max_retry_wait = opts.max_retry_wait,
     max_response_bytes = opts.max_response_bytes,
     on_request = opts.on_request, debug = opts.debug,
+    follow_redirects = opts.follow_redirects,
     ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
   }
   positive(opts, "timeout")

@@ -20,7 +20,12 @@
 --   GET  /__mock/stats       {connections =, requests =}
 --   POST /__mock/reset       forget all state, the log and pending faults
 --   POST /__mock/faults      queue canned answers: [{method, path, status,
---                            headers, body, times}] (path: exact, or prefix*)
+--                            headers, body, content_type, times}] (path:
+--                            exact, or prefix*), and transport faults:
+--                            delay = seconds before answering, hangup = true
+--                            (close without an answer), cut = N (announce the
+--                            whole body, send N bytes, close), size = N (a
+--                            body of N bytes)
 --   POST /__mock/config      {oauth_tokens = [...]} replaces the accepted tokens
 --   POST /__mock/shutdown    stop serving
 
@@ -405,6 +410,12 @@ end
 
 -- Answers one parsed request: control, fault, auth, then the API.
 function Registry:handle(req, stats)
+  local proxied
+  local origin = req.target:match("^(https?://[^/]+)")
+  if origin then  -- absolute form: the request came through us as a proxy
+    proxied = origin
+    req.target = req.target:sub(#origin + 1)
+  end
   local path, query = req.target:match("^([^?]*)%??(.*)$")
   if path:sub(1, 8) == "/__mock/" then
     return self:control(req.method, path, req.body, stats)
@@ -412,10 +423,12 @@ function Registry:handle(req, stats)
   stats.requests = stats.requests + 1
   if #self.log >= 10000 then remove(self.log, 1) end
   insert(self.log, { method = req.method, path = req.target, headers = req.headers,
-                     body = req.body })
+                     body = req.body, proxied = proxied })
   local f = self:take_fault(req.method, path)
   if f then
-    return f.status or 500, f.body or "", f.content_type or "application/json", f.headers
+    local body = f.body or ""
+    if f.size then body = string.rep("x", f.size) end
+    return f.status or 500, body, f.content_type or "application/json", f.headers, f
   end
   local auth = self:authenticate(req.headers)
   if not auth then
@@ -452,7 +465,7 @@ local function read_request(c)
   return { method = method, target = target, headers = headers, body = body, keep = keep }
 end
 
-local function write_response(c, status, body, ctype, extra, req_id, keep)
+local function write_response(c, status, body, ctype, extra, req_id, keep, fault)
   local h = {
     string.format("HTTP/1.1 %d %s", status, REASONS[status] or "Status"),
     "Content-Length: " .. #body,
@@ -461,6 +474,7 @@ local function write_response(c, status, body, ctype, extra, req_id, keep)
   if ctype and status ~= 204 then h[#h + 1] = "Content-Type: " .. ctype end
   if not keep then h[#h + 1] = "Connection: close" end
   for k, v in pairs(extra or {}) do h[#h + 1] = k .. ": " .. tostring(v) end
+  if fault and fault.cut then body = body:sub(1, fault.cut) end
   c:send(concat(h, "\r\n") .. "\r\n\r\n" .. body)
 end
 
@@ -506,13 +520,21 @@ function M.serve(opts)
         local keep = false
         if req then
           seq = seq + 1
-          local okh, status, body, ctype, extra = pcall(reg.handle, reg, req, stats)
+          local okh, status, body, ctype, extra, fault = pcall(reg.handle, reg, req, stats)
           if not okh then
             status, body, ctype = api_error(500, "1050", "mock error: " .. tostring(status),
                                             "Internal Server Error")
           end
           keep = req.keep and not reg.stopping
-          write_response(s, status, body, ctype, extra, "mock-" .. seq, keep)
+          if fault and fault.delay then socket.sleep(fault.delay) end
+          if fault and (fault.hangup or fault.cut) then
+            keep = false
+            if fault.cut then
+              write_response(s, status, body, ctype, extra, "mock-" .. seq, true, fault)
+            end
+          else
+            write_response(s, status, body, ctype, extra, "mock-" .. seq, keep)
+          end
         end
         if not keep then
           s:close()
