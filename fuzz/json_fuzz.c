@@ -26,6 +26,8 @@ static int same (int a, int b);
 static int same_table (int a, int b) {
   int ma, mb, eq;
   lua_Integer na = 0, nb = 0;
+  /* recursion as deep as the data (up to 1000): claim stack per level */
+  luaL_checkstack(L, 6, "comparison nesting");
   ma = lua_getmetatable(L, a); if (ma) lua_pop(L, 1);
   mb = lua_getmetatable(L, b); if (mb) lua_pop(L, 1);
   if (ma != mb) return 0;
