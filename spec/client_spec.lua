@@ -41,6 +41,7 @@ describe("zis.new", function()
     { "ftp url", { url = "ftp://acme.zendesk.com", oauth_token = "t" }, "https://" },
     { "http to a remote host", { url = "http://acme.zendesk.com", oauth_token = "t" }, "only to loopback" },
     { "line break in a token", { url = H.url, oauth_token = "a\r\nX-Evil: 1" }, "without line breaks" },
+    { "NUL in a path option", { url = H.url, oauth_token = "t", ca_file = "/etc/ssl\0/x" }, "must not contain NUL" },
     { "negative timeout", { url = H.url, oauth_token = "t", timeout = -1 }, "'timeout' must be a positive" },
     { "fractional retries", { url = H.url, oauth_token = "t", retries = 1.5 }, "'retries' must be an integer" },
   }

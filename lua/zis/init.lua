@@ -59,6 +59,10 @@ local function check_type(name, v)
     error(string.format("zis.new: unknown option '%s'", tostring(name)), 3)
   end
   local got = type(v)
+  if got == "string" and v:find("%z") then
+    -- C would cut the string short at the NUL: refuse rather than guess
+    error(string.format("zis.new: option '%s' must not contain NUL", name), 3)
+  end
   for t in want:gmatch("[^|]+") do
     if got == t then return end
   end
