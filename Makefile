@@ -92,15 +92,21 @@ uninstall:
 clean:
 	rm -rf build
 
-# libFuzzer (clang) over the JSON codec: make fuzz FUZZ_SECONDS=600
+# libFuzzer (clang) with ASan + UBSan: the JSON codec (json_fuzz) and the
+# core's header/error/path handling (core_fuzz), FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
+              -D_DEFAULT_SOURCE -Isrc -I$(LUA_INCDIR)
 fuzz: deps
 	@./tools/ensure-deps clang
-	@mkdir -p build/fuzz build/fuzz-corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -I$(LUA_INCDIR) \
-	  -o build/fuzz/json_fuzz fuzz/json_fuzz.c src/zis_json.c -llua$(LUA_VERSION)
-	build/fuzz/json_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	  -timeout=10 -rss_limit_mb=2048 build/fuzz-corpus fuzz/corpus
+	@mkdir -p build/fuzz build/fuzz-corpus build/fuzz-corpus-core
+	clang $(FUZZ_CFLAGS) -o build/fuzz/json_fuzz fuzz/json_fuzz.c src/zis_json.c -llua$(LUA_VERSION)
+	clang $(FUZZ_CFLAGS) -o build/fuzz/core_fuzz fuzz/core_fuzz.c src/zis_json.c \
+	  -llua$(LUA_VERSION) $(CURL_LIBS)
+	build/fuzz/json_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ build/fuzz-corpus fuzz/corpus
+	build/fuzz/core_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ build/fuzz-corpus-core fuzz/corpus-core
 
 # Benchmarks: never part of make test.  Ratios are against a baseline
 # measured in the same run.
