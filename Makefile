@@ -34,20 +34,25 @@ export LUA_CPATH := $(CURDIR)/build/?.so;;
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config openssl
 
-.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz
+.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan
 
 all: build/zis/core.so
 
 build/zis/core.so: $(SRC) $(HDR)
 	@mkdir -p build/zis
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(CURL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(CURL_LIBS) -pthread
+
+# The embedding example: a host program links Lua itself (the module never does).
+build/embed: examples/embed/embed.c
+	@mkdir -p build
+	$(CC) -std=c99 $(OPT) $(WARN) -I$(LUA_INCDIR) -o $@ $< -llua$(LUA_VERSION) -lpthread
 
 # Installs what is missing, and only that.
 deps:
 	@./tools/ensure-deps $(DEBIAN_PACKAGES)
 
 test: deps
-	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all build/embed
 	@./tools/with-mock busted --lua=$(LUA) spec
 
 demo: deps
@@ -67,16 +72,35 @@ memcheck: deps
 # The module built with AddressSanitizer and UBSan, the specs run with it.
 asan: deps
 	@$(MAKE) --no-print-directory clean
+	@$(MAKE) -s --no-print-directory build/embed
 	@$(MAKE) --no-print-directory all CC=gcc \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1 ./tools/with-mock $(LUA) /usr/bin/busted spec
 	@$(MAKE) --no-print-directory clean all
 
+# ThreadSanitizer: the module and the embedding host, eight threads, each
+# with its own lua_State and client, against the local registry.
+tsan: deps
+	@./tools/ensure-deps clang
+	@mkdir -p build/tsan/zis
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -g -O1 -fsanitize=thread \
+	  -I$(LUA_INCDIR) $(CURL_CFLAGS) -shared -o build/tsan/zis/core.so $(SRC) $(CURL_LIBS) -pthread
+	clang -std=c99 -g -O1 -fsanitize=thread -I$(LUA_INCDIR) -o build/tsan/embed \
+	  examples/embed/embed.c -llua$(LUA_VERSION) -lpthread
+	@ZIS_LUA_DIR=$(CURDIR)/lua ZIS_LIB_DIR=$(CURDIR)/build/tsan TSAN_OPTIONS=halt_on_error=1 \
+	  ./tools/with-mock build/tsan/embed -t 8 examples/embed/script.lua
+
 lint: deps
 	@./tools/ensure-deps lua-check
 	luacheck lua spec examples bin/zis-mock
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
+
+# Proves the rock and make install work outside the repository.
+check-install: deps
+	@./tools/ensure-deps luarocks
+	@$(MAKE) -s --no-print-directory all
+	@./tools/check-install
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis $(DESTDIR)$(BINDIR)

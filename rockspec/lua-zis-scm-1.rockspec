@@ -24,8 +24,11 @@ test_dependencies = {
   "busted",
   "lua-cjson",
 }
+-- libcurl is found by its library: LuaRocks searches multiarch library
+-- directories (lib/x86_64-linux-gnu) but not multiarch include ones, where
+-- Debian puts curl/curl.h; the compiler finds that header by itself.
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
@@ -35,7 +38,7 @@ build = {
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_json.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
-      libraries = { "curl" },
+      libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },
       libdirs = { "$(CURL_LIBDIR)" },
     },

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,10 +492,32 @@ static void set_headers (lua_State *L, Client *c, const Request *r,
   c->headers = h;
 }
 
+/* ======================================================================
+** Process-wide facts, computed once: libcurl's global init and what
+** curl_version_info says.  In libcurl 7.88 curl_version_info rewrites
+** static buffers on every call, so it must not run in two threads at
+** once; pthread_once makes this the only place it runs.  After it, the
+** module only reads these.
+** ====================================================================== */
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+static int curl_init_ok;          /* curl_global_init succeeded */
+static int curl_threadsafe;       /* CURL_VERSION_THREADSAFE */
+static char curl_version_text[32];
+static char user_agent[96];
+
+static void process_init (void) {
+  curl_version_info_data *v;
+  curl_init_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  v = curl_version_info(CURLVERSION_NOW);
+  curl_threadsafe = (v->features & CURL_VERSION_THREADSAFE) != 0;
+  snprintf(curl_version_text, sizeof curl_version_text, "%s", v->version);
+  snprintf(user_agent, sizeof user_agent, "lua-zis/" ZIS_VERSION " libcurl/%s %s",
+           v->version, LUA_RELEASE);
+}
+
 static void push_user_agent (lua_State *L) {
-  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  lua_pushfstring(L, "lua-zis/" ZIS_VERSION " libcurl/%s %s",
-                  v->version, LUA_RELEASE);
+  lua_pushstring(L, user_agent);
 }
 
 /* Sets up the easy handle for one attempt. Resetting drops every option
@@ -1135,20 +1158,15 @@ static const luaL_Reg core_funcs[] = {
   {NULL, NULL}
 };
 
-/* libcurl's global init is the module's only global state: done once per
-** process, before any state uses it.  curl >= 7.84 makes it thread-safe. */
-static int curl_ready = 0;
-
 ZIS_API int luaopen_zis_core (lua_State *L);
 
 ZIS_API int luaopen_zis_core (lua_State *L) {
   size_t i;
-  curl_version_info_data *v;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "zis: curl_global_init failed");
-    curl_ready = 1;
-  }
+  pthread_once(&process_once, process_init);
+  if (!curl_init_ok) return luaL_error(L, "zis: curl_global_init failed");
+  if (!curl_threadsafe)  /* a libcurl older than 7.84 */
+    return luaL_error(L, "zis: libcurl %s is too old (7.84 or later is needed)",
+                      curl_version_text);
   luaL_newlib(L, core_funcs);
   zis_json_open(L);  /* sets core.null */
   /* error metatable */
@@ -1180,8 +1198,7 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
   lua_pop(L, 1);                    /* client metatable */
   lua_pushliteral(L, ZIS_VERSION);
   lua_setfield(L, -2, "version");
-  v = curl_version_info(CURLVERSION_NOW);
-  lua_pushstring(L, v->version);
+  lua_pushstring(L, curl_version_text);
   lua_setfield(L, -2, "curl_version");
   push_user_agent(L);
   lua_setfield(L, -2, "user_agent");
