@@ -68,6 +68,9 @@ memcheck: deps
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
 	  $(LUA) /usr/bin/busted spec
+	@ZIS_LUA_DIR=$(CURDIR)/lua ZIS_LIB_DIR=$(CURDIR)/build ./tools/with-mock valgrind --quiet \
+	  --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  --suppressions=tools/valgrind.supp build/embed -t 4 examples/embed/script.lua >/dev/null
 
 # The module built with AddressSanitizer and UBSan, the specs run with it.
 asan: deps
