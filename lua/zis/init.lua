@@ -53,6 +53,11 @@ local OPTIONS = {
   ca_file = "string", ca_path = "string", proxy = "string",
 }
 
+-- zis.options: the names zis.new accepts, sorted (for tools and the docs check)
+zis.options = {}
+for name in pairs(OPTIONS) do zis.options[#zis.options + 1] = name end
+table.sort(zis.options)
+
 local function check_type(name, v)
   local want = OPTIONS[name]
   if want == nil then

@@ -1,0 +1,97 @@
+-- The docs stay true: every public name has a reference entry, and every
+-- Lua block of the README runs (against the local registry).
+local zis = require "zis"
+local mock = require "zis.mock"
+local core = require "zis.core"
+local H = require "spec.helper"
+
+local manual = H.read("docs/manual.md")
+local readme = H.read("README.md")
+
+local function documented(pattern)
+  return manual:find(pattern, 1, true) ~= nil
+end
+
+describe("docs/manual.md", function()
+  it("has an entry for every module function and value", function()
+    for name in pairs(zis) do
+      assert(documented("### `zis." .. name), "no entry for zis." .. name)
+    end
+  end)
+
+  it("has an entry for every client method", function()
+    for name in pairs(core.methods) do
+      assert(documented("### `client:" .. name .. "("), "no entry for client:" .. name)
+    end
+  end)
+
+  it("has a row for every option", function()
+    for _, name in ipairs(zis.options) do
+      assert(documented("| `" .. name .. "` |"), "no row for option " .. name)
+    end
+  end)
+
+  it("has a row for every field real error objects and hook events carry", function()
+    H.fresh("demo")
+    local fields, events = {}, {}
+    local c = H.client{ on_request = function(e) for k in pairs(e) do events[k] = true end end,
+                        retries = 1, retry_base_delay = 0.001 }
+    H.faults{ { path = "/api/services/zis/registry/demo/bundles", status = 429, body = "x",
+                headers = { ["Retry-After"] = "0" }, times = 2 } }
+    local _, e1 = c:list_bundles("demo")
+    local _, e2 = c:get_bundle("demo", "missing")
+    local _, e3 = zis.new{ url = "http://127.0.0.1:" .. H.dead_port(), oauth_token = "t",
+                           retries = 0 }:list_bundles("demo")
+    local _, e4 = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
+                    :upload_bundle("demo", H.bundle("demo", "b"))
+    for _, e in ipairs{ e1, e2, e3, e4 } do for k in pairs(e) do fields[k] = true end end
+    for k in pairs(fields) do assert(documented("| `" .. k .. "` |"), "no row for error field " .. k) end
+    for k in pairs(events) do assert(documented("| `" .. k .. "` |"), "no row for event field " .. k) end
+    assert.truthy(fields.retry_after and fields.request_id and fields.hint and fields.body)
+  end)
+
+  it("has an entry for every function of the local registry", function()
+    for name, v in pairs(mock) do
+      if type(v) == "function" then
+        assert(documented("### `zis.mock." .. name), "no entry for zis.mock." .. name)
+      end
+    end
+  end)
+end)
+
+describe("README", function()
+  -- every ```lua block, run in order with a shared prelude: zis.new is
+  -- pointed at the local registry with its fake credentials, whatever the
+  -- block says, so examples can show real configuration and stay offline
+  local blocks = {}
+  for code in readme:gmatch("```lua\n(.-)```") do blocks[#blocks + 1] = code end
+
+  it("has Lua examples", function() assert.is_true(#blocks >= 5) end)
+
+  for i, code in ipairs(blocks) do
+    it("Lua block " .. i .. " runs", function()
+      H.fresh("my_integration")
+      local offline = setmetatable({}, { __index = zis })
+      offline.new = function(opts)
+        local o = {}
+        for k, v in pairs(opts) do o[k] = v end
+        o.url, o.subdomain = H.url, nil
+        if o.email or o.token or o.password then
+          o.email, o.token, o.password = H.email, H.token, nil
+        end
+        if o.oauth_token then o.oauth_token = H.oauth end
+        return zis.new(o)
+      end
+      offline.from_env = function(opts) return offline.new(opts or { email = "x", token = "x" }) end
+      local env = setmetatable({
+        bundle = H.bundle("my_integration", "example"),
+        require = function(name) if name == "zis" then return offline end return require(name) end,
+        print = function() end,
+      }, { __index = _G })
+      env.client = offline.new{ email = "x", token = "x" }
+      assert(env.client:upload_bundle("my_integration", env.bundle))
+      local chunk = assert(load(code, "README block " .. i, "t", env))
+      chunk()
+    end)
+  end
+end)
