@@ -35,6 +35,8 @@ build = {
   modules = {
     ["zis"] = "lua/zis/init.lua",
     ["zis.mock"] = "lua/zis/mock.lua",
+    ["zis.validate"] = "lua/zis/validate.lua",
+    ["zis.deploy"] = "lua/zis/deploy.lua",
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_json.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },

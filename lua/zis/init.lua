@@ -302,4 +302,11 @@ end
 methods.bundles = pager(methods.list_bundles, "bundles")
 methods.job_specs = pager(methods.list_job_specs, "job_specs")
 
+---------------------------------------------------------------------------
+-- Deployments
+---------------------------------------------------------------------------
+
+zis.validate = require "zis.validate"
+methods.deploy = require "zis.deploy"
+
 return zis
