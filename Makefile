@@ -25,7 +25,7 @@ BINDIR ?= $(PREFIX)/bin
 
 SRC = src/zis_core.c src/zis_json.c
 HDR = src/endpoints.h src/zis_json.h
-LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua
+LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;

@@ -50,6 +50,21 @@ describe("docs/manual.md", function()
     assert.truthy(fields.retry_after and fields.request_id and fields.hint and fields.body)
   end)
 
+  it("has an entry for every command of the zis command line", function()
+    local p = assert(io.popen("bin/zis --help"))
+    local usage = p:read("a")
+    p:close()
+    local n = 0
+    for line in usage:match("Commands:\n(.-)\n\n"):gmatch("[^\n]+") do
+      local cmd = line:match("^  ([%a%-]+)")
+      if cmd then
+        n = n + 1
+        assert(documented("### `zis " .. cmd .. "`"), "no entry for zis " .. cmd)
+      end
+    end
+    assert.is_true(n >= 12)
+  end)
+
   it("has an entry for every function of the local registry", function()
     for name, v in pairs(mock) do
       if type(v) == "function" then

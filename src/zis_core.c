@@ -52,6 +52,19 @@ typedef struct Buf {
   size_t len, cap;
 } Buf;
 
+/* What one response leaves behind: filled by the curl callbacks (C only). */
+typedef struct Resp {
+  Buf body;
+  int too_large;
+  curl_off_t max;              /* max_response_bytes */
+  char reason[64];
+  char content_type[96];
+  char request_id[96];
+  double retry_after;          /* seconds, or -1 when not sent */
+  char errbuf[CURL_ERROR_SIZE];  /* libcurl's words for a transport failure */
+  CURLcode rc;
+} Resp;
+
 typedef struct Client {
   CURL *curl;                  /* NULL once closed */
   struct curl_slist *headers;  /* headers of the request in flight */
@@ -63,21 +76,12 @@ typedef struct Client {
   long timeout_ms, connect_timeout_ms;
   int retries;
   double retry_base_delay, max_retry_wait;
-  curl_off_t max_response_bytes;
   int debug;
   int busy;                    /* a call is in flight (hooks may not re-enter) */
   int follow_redirects;        /* opt-in, and then same origin only */
   char *ca_file, *ca_path, *proxy;
   uint64_t rng;                /* jitter state; per client, no global state */
-  /* what the last attempt received */
-  Buf body;
-  int too_large;
-  char reason[64];
-  char content_type[96];
-  char request_id[96];
-  double retry_after;          /* seconds, or -1 when not sent */
-  char errbuf[CURL_ERROR_SIZE];  /* libcurl's words for a transport failure */
-  CURLcode last_rc;
+  Resp resp;                   /* what the last attempt received */
 } Client;
 
 static void buf_free (Buf *b) {
@@ -110,7 +114,7 @@ static int client_close (lua_State *L) {
   free(c->base_url); c->base_url = NULL;
   free(c->ca_file); c->ca_file = NULL;
   free(c->ca_path); c->ca_path = NULL;
-  buf_free(&c->body);
+  buf_free(&c->resp.body);
   return 0;
 }
 
@@ -245,9 +249,9 @@ static double rand01 (Client *c) {
 ** ====================================================================== */
 
 static size_t on_body (char *p, size_t size, size_t n, void *ud) {
-  Client *c = (Client *)ud;
+  Resp *c = (Resp *)ud;
   size_t add = size * n;
-  if ((curl_off_t)(c->body.len + add) > c->max_response_bytes) {
+  if ((curl_off_t)(c->body.len + add) > c->max) {
     c->too_large = 1;
     return 0;  /* aborts the transfer with CURLE_WRITE_ERROR */
   }
@@ -280,7 +284,7 @@ static int header_is (const char *line, size_t n, const char *name) {
 }
 
 static size_t on_header (char *line, size_t size, size_t n, void *ud) {
-  Client *c = (Client *)ud;
+  Resp *c = (Resp *)ud;
   size_t len = size * n;
   if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
     /* a new response (after a 100 or a redirect): forget the last one's */
@@ -430,7 +434,7 @@ static const char *const KIND_NAMES[] = {
   "http", "network", "timeout", "tls", "too_large", "network", "decode"
 };
 
-static int classify (Client *c, CURLcode rc) {
+static int classify (const Resp *rs, CURLcode rc) {
   switch (rc) {
     case CURLE_OK: return K_OK;
     case CURLE_OPERATION_TIMEDOUT: return K_TIMEOUT;
@@ -438,7 +442,7 @@ static int classify (Client *c, CURLcode rc) {
     case CURLE_COULDNT_CONNECT:
       return K_CONNECT;  /* nothing was sent: safe to retry any method */
     case CURLE_FILESIZE_EXCEEDED: return K_TOO_LARGE;
-    case CURLE_WRITE_ERROR: return c->too_large ? K_TOO_LARGE : K_NETWORK;
+    case CURLE_WRITE_ERROR: return rs->too_large ? K_TOO_LARGE : K_NETWORK;
     case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
     case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR:
@@ -522,8 +526,8 @@ static void push_user_agent (lua_State *L) {
 
 /* Sets up the easy handle for one attempt. Resetting drops every option
 ** but keeps the connection cache, so keep-alive still works. */
-static void setup_easy (Client *c, const Request *r, const char *ua) {
-  CURL *e = c->curl;
+static void setup_easy (Client *c, CURL *e, Resp *rs, struct curl_slist *headers,
+                        const Request *r, const char *ua) {
   curl_easy_reset(e);
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -533,21 +537,21 @@ static void setup_easy (Client *c, const Request *r, const char *ua) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* gzip and friends */
   curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, c->max_response_bytes);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, rs->max);
   if (c->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
   if (c->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
   if (c->proxy) curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, rs);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, rs);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, rs->errbuf);
   if (strcmp(r->method, "GET") == 0)
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   else {
@@ -561,7 +565,7 @@ static void setup_easy (Client *c, const Request *r, const char *ua) {
 
 /* Calls the on_request hook (user value 2) with one attempt's event; the
 ** event carries no header and no body, so it cannot hold a credential. */
-static void call_hook (lua_State *L, Client *c, const Request *r, int attempt,
+static void call_hook (lua_State *L, Client *c, const Resp *rs, const Request *r, int attempt,
                        long status, int kind, double elapsed, double wait) {
   if (lua_getiuservalue(L, 1, UV_HOOK) != LUA_TFUNCTION && !c->debug) {
     lua_pop(L, 1);
@@ -575,7 +579,7 @@ static void call_hook (lua_State *L, Client *c, const Request *r, int attempt,
   lua_pushnumber(L, elapsed); lua_setfield(L, -2, "elapsed");
   lua_pushinteger(L, attempt); lua_setfield(L, -2, "attempt");
   if (wait >= 0) { lua_pushnumber(L, wait); lua_setfield(L, -2, "retry_in"); }
-  if (c->request_id[0]) { lua_pushstring(L, c->request_id); lua_setfield(L, -2, "request_id"); }
+  if (rs->request_id[0]) { lua_pushstring(L, rs->request_id); lua_setfield(L, -2, "request_id"); }
   if (c->debug) {
     fprintf(stderr, "zis: %s %s -> %ld%s%s (%.3fs, attempt %d)%s\n",
             r->method, r->path, status, kind != K_OK ? " " : "",
@@ -586,10 +590,9 @@ static void call_hook (lua_State *L, Client *c, const Request *r, int attempt,
   else lua_pop(L, 2);
 }
 
-static CURLcode rc_last (const Client *c) { return c->last_rc; }
 
 /* Builds the error object for a failed call and pushes it. */
-static void push_error (lua_State *L, Client *c, const Request *r, int kind,
+static void push_error (lua_State *L, const Client *c, const Resp *rs, const Request *r, int kind,
                         long status, int attempts) {
   int e;
   lua_createtable(L, 0, 12);
@@ -600,31 +603,31 @@ static void push_error (lua_State *L, Client *c, const Request *r, int kind,
   lua_pushstring(L, r->method); lua_setfield(L, e, "method");
   lua_pushstring(L, r->path); lua_setfield(L, e, "path");
   lua_pushinteger(L, attempts); lua_setfield(L, e, "attempts");
-  if (c->request_id[0]) {
-    lua_pushstring(L, c->request_id);
+  if (rs->request_id[0]) {
+    lua_pushstring(L, rs->request_id);
     lua_setfield(L, e, "request_id");
   }
   if (kind == K_TOO_LARGE) {
     lua_pushfstring(L, "response larger than max_response_bytes (%I)",
-                    (lua_Integer)c->max_response_bytes);
+                    (lua_Integer)rs->max);
     lua_setfield(L, e, "message");
     return;
   }
   if (kind != K_OK && kind != K_DECODE) {
-    lua_pushstring(L, c->errbuf);
+    lua_pushstring(L, rs->errbuf);
     lua_setfield(L, e, "message");
     return;
   }
   lua_pushinteger(L, status); lua_setfield(L, e, "status");
   if (kind == K_DECODE) return;
-  if (c->retry_after >= 0) {
-    lua_pushnumber(L, c->retry_after);
+  if (rs->retry_after >= 0) {
+    lua_pushnumber(L, rs->retry_after);
     lua_setfield(L, e, "retry_after");
   }
   /* the body: a Zendesk envelope {"errors":[{code,detail,status}],
   ** "message":...}, or {"error":..., "description":...}, when JSON; else
   ** plain text (proxies, 429s), kept in part */
-  if (zis_json_decode_quiet(L, c->body.data, c->body.len) && lua_istable(L, -1)) {
+  if (zis_json_decode_quiet(L, rs->body.data, rs->body.len) && lua_istable(L, -1)) {
     int j = lua_gettop(L);
     copy_string_field(L, e, j, "message");
     if (lua_getfield(L, j, "errors") == LUA_TTABLE) {      /* j+1 */
@@ -646,14 +649,14 @@ static void push_error (lua_State *L, Client *c, const Request *r, int kind,
       }
     }
   }
-  else if (c->body.len > 0) {
+  else if (rs->body.len > 0) {
     lua_settop(L, e);
-    lua_pushlstring(L, c->body.data, c->body.len > 512 ? 512 : c->body.len);
+    lua_pushlstring(L, rs->body.data, rs->body.len > 512 ? 512 : rs->body.len);
     lua_setfield(L, e, "body");
   }
   lua_settop(L, e);
   if (lua_getfield(L, e, "message") != LUA_TSTRING) {
-    lua_pushstring(L, c->reason[0] ? c->reason : std_reason(status));
+    lua_pushstring(L, rs->reason[0] ? rs->reason : std_reason(status));
     lua_setfield(L, e, "message");
   }
   lua_pop(L, 1);
@@ -672,8 +675,22 @@ static void push_error (lua_State *L, Client *c, const Request *r, int kind,
   lua_setfield(L, e, "hint");
 }
 
+/* Forgets what the last attempt received (the buffer is kept for reuse). */
+static void resp_reset (Resp *rs) {
+  rs->body.len = 0;
+  rs->too_large = 0;
+  rs->reason[0] = rs->content_type[0] = rs->request_id[0] = rs->errbuf[0] = '\0';
+  rs->retry_after = -1;
+}
+
+/* Makes sure a transport failure has words for its message. */
+static void resp_explain (Resp *rs, int kind) {
+  if (kind != K_OK && kind != K_TOO_LARGE && rs->errbuf[0] == '\0')
+    snprintf(rs->errbuf, sizeof rs->errbuf, "%s", curl_easy_strerror(rs->rc));
+}
+
 /* Should this outcome be retried?  Returns the wait in seconds, or -1. */
-static double retry_wait (Client *c, const Request *r, int kind, long status,
+static double retry_wait (Client *c, const Resp *rs, const Request *r, int kind, long status,
                           int attempt) {
   double cap, wait;
   int server_busy = (kind == K_OK && (status == 429 || status == 503));
@@ -681,8 +698,8 @@ static double retry_wait (Client *c, const Request *r, int kind, long status,
     || (r->idempotent && (kind == K_NETWORK
                           || (kind == K_OK && (status == 502 || status == 504))));
   if (!retryable || attempt > c->retries) return -1;
-  if (server_busy && c->retry_after >= 0)
-    return c->retry_after > c->max_retry_wait ? c->max_retry_wait : c->retry_after;
+  if (server_busy && rs->retry_after >= 0)
+    return rs->retry_after > c->max_retry_wait ? c->max_retry_wait : rs->retry_after;
   /* exponential backoff, full jitter */
   cap = c->retry_base_delay * (double)(1u << (attempt > 16 ? 16 : attempt - 1));
   if (cap > c->max_retry_wait) cap = c->max_retry_wait;
@@ -755,17 +772,13 @@ static int perform (lua_State *L, Client *c, Request *r, long *status,
     double t0, wait;
     CURLcode rc;
     set_headers(L, c, r, auth);
-    setup_easy(c, r, ua);
-    c->body.len = 0;
-    c->too_large = 0;
-    c->reason[0] = c->content_type[0] = c->request_id[0] = '\0';
-    c->retry_after = -1;
-    c->errbuf[0] = '\0';
+    setup_easy(c, c->curl, &c->resp, c->headers, r, ua);
+    resp_reset(&c->resp);
     *status = 0;
     t0 = now_seconds();
     rc = curl_easy_perform(c->curl);
-    c->last_rc = rc;
-    kind = classify(c, rc);
+    c->resp.rc = rc;
+    kind = classify(&c->resp, rc);
     if (kind == K_OK) curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
     *attempts = attempt;
     /* a 401 with a token from the user's function: fetch a fresh one once */
@@ -773,13 +786,13 @@ static int perform (lua_State *L, Client *c, Request *r, long *status,
         && auth == c->bearer_header) {
       refreshed = 1;
       free_secret(&c->bearer_header);
-      call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, 0);
+      call_hook(L, c, &c->resp, r, attempt, *status, kind, now_seconds() - t0, 0);
       continue;
     }
     if (kind == K_OK && is_redirect(*status)) {
       const char *to = follow_target(c, r, *status, redirects);
       if (to != NULL) {
-        call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, 0);
+        call_hook(L, c, &c->resp, r, attempt, *status, kind, now_seconds() - t0, 0);
         lua_pushstring(L, to);  /* kept on the stack for the next attempt */
         r->url = lua_tostring(L, -1);
         r->path = r->url + strlen(c->base_url);
@@ -787,13 +800,12 @@ static int perform (lua_State *L, Client *c, Request *r, long *status,
         continue;
       }
     }
-    wait = retry_wait(c, r, kind, *status, attempt);
-    call_hook(L, c, r, attempt, *status, kind, now_seconds() - t0, wait);
+    wait = retry_wait(c, &c->resp, r, kind, *status, attempt);
+    call_hook(L, c, &c->resp, r, attempt, *status, kind, now_seconds() - t0, wait);
     if (wait < 0) break;
     sleep_seconds(wait);
   }
-  if (kind != K_OK && kind != K_TOO_LARGE && c->errbuf[0] == '\0')
-    snprintf(c->errbuf, sizeof c->errbuf, "%s", curl_easy_strerror(rc_last(c)));
+  resp_explain(&c->resp, kind);
   lua_settop(L, top);
   return kind;
 }
@@ -999,25 +1011,302 @@ static int ep_call (lua_State *L) {
   attempts = r.attempts;
   if (kind != K_OK) {
     lua_pushnil(L);
-    push_error(L, c, &r, kind, 0, attempts);
+    push_error(L, c, &c->resp, &r, kind, 0, attempts);
     return 2;
   }
   if (status < 200 || status > 299) {
     lua_pushnil(L);
-    push_error(L, c, &r, K_OK, status, attempts);
+    push_error(L, c, &c->resp, &r, K_OK, status, attempts);
     return 2;
   }
   if (ep->flags & F_TRUE) { lua_pushboolean(L, 1); return 1; }
-  if (!zis_json_decode_quiet(L, c->body.data, c->body.len)) {
+  if (!zis_json_decode_quiet(L, c->resp.body.data, c->resp.body.len)) {
     /* a 2xx whose body is not JSON: the call did not give what it promised */
     const char *why = lua_tostring(L, -1);
     lua_pushnil(L);
-    push_error(L, c, &r, K_DECODE, status, attempts);
+    push_error(L, c, &c->resp, &r, K_DECODE, status, attempts);
     lua_pushfstring(L, "invalid JSON in a %d response: %s", (int)status, why);
     lua_setfield(L, -2, "message");
     return 2;
   }
   return 1;
+}
+
+
+/* ======================================================================
+** Batches: client:get_bundles(integration, uuids, {concurrency =})
+**
+** Many GETs at once on curl's multi interface: `concurrency` easy handles
+** share the multi handle's connection pool, each item is retried by the
+** same rules as a single call (Retry-After honoured per item, without
+** holding up the others), and results come back in the caller's order;
+** one failure costs only its own item.  Everything is owned by a
+** "zis.batch" userdata, so an error raised by user code (a hook) in the
+** middle leaks nothing.
+** ====================================================================== */
+
+#define BATCH_MT "zis.batch"
+
+typedef struct Slot {
+  CURL *easy;
+  Resp resp;
+  int item;                    /* index (1-based) of the item in flight, or 0 */
+  double started;
+} Slot;
+
+typedef struct Batch {
+  CURLM *multi;
+  Slot *slots;
+  int nslots;
+  struct curl_slist *headers;
+  int *attempts;               /* per item */
+  double *ready_at;            /* per item: not before this time (monotonic) */
+  int nitems;
+} Batch;
+
+static int batch_gc (lua_State *L) {
+  Batch *b = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  int i;
+  for (i = 0; b->slots && i < b->nslots; i++) {
+    if (b->slots[i].easy) {
+      if (b->multi) curl_multi_remove_handle(b->multi, b->slots[i].easy);
+      curl_easy_cleanup(b->slots[i].easy);
+    }
+    buf_free(&b->slots[i].resp.body);
+  }
+  if (b->multi) curl_multi_cleanup(b->multi);
+  curl_slist_free_all(b->headers);
+  free(b->slots); free(b->attempts); free(b->ready_at);
+  memset(b, 0, sizeof *b);
+  return 0;
+}
+
+/* The state of one run, on the C stack of batch_run (protected). */
+typedef struct Run {
+  Client *c;
+  Batch *b;
+  int urls, results, errors;   /* stack indexes: urls[i], out tables */
+  const char *ua;
+} Run;
+
+static void *xcalloc (lua_State *L, size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size);
+  if (p == NULL) luaL_error(L, "zis: out of memory");
+  return p;
+}
+
+/* Starts item `item` on slot `s`. */
+static void batch_start (lua_State *L, Run *run, Slot *s, int item) {
+  Request r;
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  lua_rawgeti(L, run->urls, item);
+  r.url = lua_tostring(L, -1);
+  setup_easy(run->c, s->easy, &s->resp, run->b->headers, &r, run->ua);
+  lua_pop(L, 1);  /* libcurl copies the URL */
+  resp_reset(&s->resp);
+  s->item = item;
+  s->started = now_seconds();
+  run->b->attempts[item - 1]++;
+  if (curl_multi_add_handle(run->b->multi, s->easy) != CURLM_OK)
+    luaL_error(L, "zis: curl_multi_add_handle failed");
+}
+
+/* An item's transfer ended: keep its result, or schedule a retry. */
+static void batch_finish (lua_State *L, Run *run, Slot *s, CURLcode rc) {
+  Client *c = run->c;
+  int item = s->item, kind, attempts = run->b->attempts[item - 1];
+  long status = 0;
+  double wait;
+  Request r;
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  r.idempotent = 1;
+  lua_rawgeti(L, run->urls, item);
+  r.url = lua_tostring(L, -1);
+  r.path = r.url + strlen(c->base_url);
+  curl_multi_remove_handle(run->b->multi, s->easy);
+  s->item = 0;
+  s->resp.rc = rc;
+  kind = classify(&s->resp, rc);
+  if (kind == K_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+  resp_explain(&s->resp, kind);
+  wait = retry_wait(c, &s->resp, &r, kind, status, attempts);
+  call_hook(L, c, &s->resp, &r, attempts, status, kind, now_seconds() - s->started, wait);
+  if (wait >= 0) {
+    run->b->ready_at[item - 1] = now_seconds() + wait;
+  }
+  else if (kind == K_OK && status >= 200 && status <= 299) {
+    if (zis_json_decode_quiet(L, s->resp.body.data, s->resp.body.len))
+      lua_rawseti(L, run->results, item);
+    else {
+      const char *why = lua_tostring(L, -1);
+      push_error(L, c, &s->resp, &r, K_DECODE, status, attempts);
+      lua_pushfstring(L, "invalid JSON in a %d response: %s", (int)status, why);
+      lua_setfield(L, -2, "message");
+      lua_rawseti(L, run->errors, item);
+      lua_pop(L, 1);  /* why */
+    }
+  }
+  else {
+    push_error(L, c, &s->resp, &r, kind, status, attempts);
+    lua_rawseti(L, run->errors, item);
+  }
+  lua_pop(L, 1);  /* url */
+}
+
+/* Protected: (client, batch, urls, results, errors, lightuserdata Run) */
+static int batch_run (lua_State *L) {
+  Run *run = (Run *)lua_touserdata(L, 6);
+  Batch *b = run->b;
+  int next = 1, in_flight = 0, i;
+  run->urls = 3; run->results = 4; run->errors = 5;
+  push_user_agent(L);
+  run->ua = lua_tostring(L, -1);
+  for (;;) {
+    double now = now_seconds(), soonest = -1;
+    int still, msgs;
+    CURLMsg *m;
+    /* fill free slots with items that are due: new ones, then retries */
+    for (i = 0; i < b->nslots; i++) {
+      Slot *s = &b->slots[i];
+      int item = 0, k;
+      if (s->item) continue;
+      for (k = 1; k <= b->nitems && !item; k++) {
+        double at = b->ready_at[k - 1];
+        if (at > 0 && at <= now) { item = k; b->ready_at[k - 1] = 0; }
+      }
+      if (!item && next <= b->nitems) item = next++;
+      if (!item) break;
+      batch_start(L, run, s, item);
+      in_flight++;
+    }
+    for (i = 0; i < b->nitems; i++)
+      if (b->ready_at[i] > 0 && (soonest < 0 || b->ready_at[i] < soonest)) soonest = b->ready_at[i];
+    if (in_flight == 0 && soonest < 0 && next > b->nitems) break;
+    if (in_flight == 0) {  /* only retries waiting */
+      sleep_seconds(soonest - now_seconds());
+      continue;
+    }
+    if (curl_multi_perform(b->multi, &still) != CURLM_OK)
+      luaL_error(L, "zis: curl_multi_perform failed");
+    while ((m = curl_multi_info_read(b->multi, &msgs)) != NULL) {
+      if (m->msg != CURLMSG_DONE) continue;
+      for (i = 0; i < b->nslots; i++) {
+        if (b->slots[i].easy == m->easy_handle && b->slots[i].item) {
+          CURLcode rc = m->data.result;  /* read before the handle is removed */
+          batch_finish(L, run, &b->slots[i], rc);
+          in_flight--;
+          break;
+        }
+      }
+    }
+    if (in_flight > 0) {
+      int timeout_ms = 1000;
+      if (soonest > 0) {
+        double ms = (soonest - now_seconds()) * 1000;
+        if (ms < timeout_ms) timeout_ms = ms < 0 ? 0 : (int)ms;
+      }
+      curl_multi_poll(b->multi, NULL, 0, timeout_ms, NULL);
+    }
+  }
+  return 0;
+}
+
+/* client:get_bundles(integration, uuids [, {concurrency = 8}])
+**   -> bundles, errors
+** bundles[i] is the bundle of uuids[i], or nil where that one failed;
+** errors is nil when every one succeeded, else errors[i] is the error. */
+static int client_get_bundles (lua_State *L) {
+  static const char *const allowed[] = {"concurrency", NULL};
+  Client *c = check_client(L, 1);
+  size_t ilen;
+  const char *integ = check_name(L, 2, &ilen);
+  int n, i, concurrency = 8, ok;
+  if (c->busy)
+    luaL_error(L, "zis: client is busy: a hook or oauth_token function "
+                  "may not call the client that called it");
+  Batch *b;
+  Run run;
+  Request r;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 4);
+  if (!lua_isnil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    check_keys(L, 4, allowed);
+    if (lua_getfield(L, 4, "concurrency") != LUA_TNIL) {
+      lua_Integer k = lua_tointeger(L, -1);
+      if (!lua_isinteger(L, -1) || k < 1 || k > 64)
+        luaL_argerror(L, 4, "option 'concurrency' must be an integer from 1 to 64");
+      concurrency = (int)k;
+    }
+    lua_pop(L, 1);
+  }
+  n = (int)luaL_len(L, 3);
+  /* the URLs, checked before anything is sent */
+  lua_createtable(L, n, 0);                                   /* 5: urls */
+  for (i = 1; i <= n; i++) {
+    size_t ulen;
+    const char *u;
+    lua_rawgeti(L, 3, i);
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+      luaL_argerror(L, 3, lua_pushfstring(L, "uuids[%d] must be a non-empty string", i));
+    u = lua_tolstring(L, -1, &ulen);
+    push_pct(L, u, ulen);
+    lua_pushfstring(L, "%s" ZIS_REG "/%s/bundles/%s", c->base_url, integ, lua_tostring(L, -1));
+    lua_rawseti(L, 5, i);
+    lua_pop(L, 2);
+  }
+  if (concurrency > n) concurrency = n > 0 ? n : 1;
+  /* the owner first, then the resources */
+  b = (Batch *)lua_newuserdatauv(L, sizeof(Batch), 0);         /* 6 */
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, BATCH_MT);
+  b->nslots = concurrency;
+  b->nitems = n;
+  b->slots = (Slot *)xcalloc(L, (size_t)concurrency, sizeof(Slot));
+  b->attempts = (int *)xcalloc(L, (size_t)n, sizeof(int));
+  b->ready_at = (double *)xcalloc(L, (size_t)n, sizeof(double));
+  b->multi = curl_multi_init();
+  if (b->multi == NULL) luaL_error(L, "zis: curl_multi_init failed");
+  curl_multi_setopt(b->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)concurrency);
+  curl_multi_setopt(b->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  for (i = 0; i < concurrency; i++) {
+    b->slots[i].easy = curl_easy_init();
+    if (b->slots[i].easy == NULL) luaL_error(L, "zis: curl_easy_init failed");
+    b->slots[i].resp.max = c->resp.max;
+  }
+  /* one credential for the batch (a GET: OAuth preferred) */
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  set_headers(L, c, &r, pick_auth(L, c, &r));
+  b->headers = c->headers;   /* the batch owns this list now */
+  c->headers = NULL;
+  lua_newtable(L);                                            /* 7: results */
+  lua_newtable(L);                                            /* 8: errors */
+  /* run under pcall with the client marked busy, as single calls do */
+  c->busy = 1;
+  memset(&run, 0, sizeof run);
+  run.c = c;
+  run.b = b;
+  lua_pushcfunction(L, batch_run);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 6);
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 7);
+  lua_pushvalue(L, 8);
+  lua_pushlightuserdata(L, &run);
+  ok = lua_pcall(L, 6, 0, 0) == LUA_OK;
+  c->busy = 0;
+  if (!ok) lua_error(L);
+  lua_pushcfunction(L, batch_gc);  /* free the handles now, not at some GC */
+  lua_pushvalue(L, 6);
+  lua_call(L, 1, 0);
+  lua_pushvalue(L, 7);             /* results */
+  lua_pushnil(L);                  /* errors: nil when there is none */
+  if (lua_next(L, 8) == 0) lua_pushnil(L);
+  else { lua_pop(L, 2); lua_pushvalue(L, 8); }
+  return 2;
 }
 
 /* ======================================================================
@@ -1093,7 +1382,7 @@ static int core_new (lua_State *L) {
   c->retries = (int)opt_number(L, "retries", 3);
   c->retry_base_delay = opt_number(L, "retry_base_delay", 0.5);
   c->max_retry_wait = opt_number(L, "max_retry_wait", 60);
-  c->max_response_bytes = (curl_off_t)opt_number(L, "max_response_bytes", 64.0 * 1024 * 1024);
+  c->resp.max = (curl_off_t)opt_number(L, "max_response_bytes", 64.0 * 1024 * 1024);
   lua_getfield(L, 1, "debug");
   c->debug = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -1121,6 +1410,7 @@ static const luaL_Reg client_meta[] = {
 
 static const luaL_Reg client_methods[] = {
   {"close", client_close},
+  {"get_bundles", client_get_bundles},
   {NULL, NULL}
 };
 
@@ -1169,6 +1459,10 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
                       curl_version_text);
   luaL_newlib(L, core_funcs);
   zis_json_open(L);  /* sets core.null */
+  luaL_newmetatable(L, BATCH_MT);
+  lua_pushcfunction(L, batch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   /* error metatable */
   luaL_newmetatable(L, ERROR_MT);
   lua_pushcfunction(L, error_tostring);

@@ -8,8 +8,9 @@
 
 local core = require "zis.core"
 
-local error, getmetatable, math, pairs, setmetatable, string, tostring, type =
-      error, getmetatable, math, pairs, setmetatable, string, tostring, type
+local error, getmetatable, ipairs, math, next, pairs, setmetatable, string, table,
+      tostring, type = error, getmetatable, ipairs, math, next, pairs, setmetatable,
+      string, table, tostring, type
 local getenv = os.getenv
 
 local zis = {
@@ -222,6 +223,64 @@ function zis.from_env(opts, env)
 end
 
 ---------------------------------------------------------------------------
+-- Pretty JSON: exact (every scalar through the exact encoder), indented,
+-- object keys sorted, so files diff well and come out the same each time.
+---------------------------------------------------------------------------
+
+local encode_json, array_mt, object_mt = core.encode_json, core.array_metatable,
+                                         core.object_metatable
+
+local function is_array(t)
+  local mt = getmetatable(t)
+  if mt == array_mt then return true end
+  if mt == object_mt then return false end
+  return next(t) ~= nil and t[1] ~= nil
+end
+
+local function pretty(v, indent, out)
+  if type(v) ~= "table" then
+    out[#out + 1] = encode_json(v)
+    return
+  end
+  local inner = indent .. "  "
+  if is_array(v) then
+    encode_json(v)  -- raises, with the path, on a table JSON cannot hold
+    if #v == 0 then out[#out + 1] = "[]" return end
+    out[#out + 1] = "[\n"
+    for i = 1, #v do
+      out[#out + 1] = inner
+      pretty(v[i], inner, out)
+      out[#out + 1] = i < #v and ",\n" or "\n"
+    end
+    out[#out + 1] = indent .. "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  if #keys == 0 then out[#out + 1] = "{}" return end
+  for _, k in ipairs(keys) do
+    if type(k) ~= "string" then encode_json(v) end  -- raises with the reason
+  end
+  table.sort(keys)
+  out[#out + 1] = "{\n"
+  for i, k in ipairs(keys) do
+    out[#out + 1] = inner .. encode_json(k) .. ": "
+    pretty(v[k], inner, out)
+    out[#out + 1] = i < #keys and ",\n" or "\n"
+  end
+  out[#out + 1] = indent .. "}"
+end
+
+--- zis.pretty_json(value) -> text: indented JSON with sorted keys and a
+-- final newline; exact as zis.encode_json.
+function zis.pretty_json(value)
+  local out = {}
+  pretty(value, "", out)
+  out[#out + 1] = "\n"
+  return table.concat(out)
+end
+
+---------------------------------------------------------------------------
 -- Iterators
 ---------------------------------------------------------------------------
 
@@ -308,5 +367,6 @@ methods.job_specs = pager(methods.list_job_specs, "job_specs")
 
 zis.validate = require "zis.validate"
 methods.deploy = require "zis.deploy"
+methods.export = require "zis.export"
 
 return zis

@@ -17,7 +17,7 @@
 -- Control endpoints under /__mock/ (no auth; loopback only) let tests look
 -- at what was received and script faults:
 --   GET  /__mock/log         every request received: method, path, headers, body
---   GET  /__mock/stats       {connections =, requests =}
+--   GET  /__mock/stats       {connections =, requests =, max_in_flight =}
 --   POST /__mock/reset       forget all state, the log and pending faults
 --   POST /__mock/faults      queue canned answers: [{method, path, status,
 --                            headers, body, content_type, times}] (path:
@@ -26,7 +26,8 @@
 --                            (close without an answer), cut = N (announce the
 --                            whole body, send N bytes, close), size = N (a
 --                            body of N bytes)
---   POST /__mock/config      {oauth_tokens = [...]} replaces the accepted tokens
+--   POST /__mock/config      {oauth_tokens = [...]} replaces the accepted tokens;
+--                            {latency = seconds} delays every API answer
 --   POST /__mock/shutdown    stop serving
 
 local socket = require "socket"
@@ -386,7 +387,7 @@ function Registry:control(method, path, body, stats)
     return ok(encode(stats))
   elseif path == "/__mock/reset" and method == "POST" then
     self:reset()
-    stats.connections, stats.requests = 0, 0
+    stats.connections, stats.requests, stats.max_in_flight = 0, 0, 0
     return 204, "", "text/plain"
   elseif path == "/__mock/faults" and method == "POST" then
     local faults = decode(body)
@@ -396,6 +397,7 @@ function Registry:control(method, path, body, stats)
   elseif path == "/__mock/config" and method == "POST" then
     local cfg = decode(body)
     if type(cfg) ~= "table" then return api_error(400, "1010", "expected a JSON object") end
+    if type(cfg.latency) == "number" then self.latency = cfg.latency end
     if type(cfg.oauth_tokens) == "table" then
       self.oauth_tokens = {}
       for _, t in ipairs(cfg.oauth_tokens) do self.oauth_tokens[t] = true end
@@ -488,6 +490,7 @@ function M.serve(opts)
     error("zis.mock: refusing to listen on " .. host .. ": loopback only", 2)
   end
   local reg = M.registry(opts)
+  reg.latency = tonumber(opts.latency) or 0
   local server = assert(socket.bind(host, opts.port or 8089))
   server:settimeout(0)
   local _, port = server:getsockname()
@@ -500,12 +503,30 @@ function M.serve(opts)
   if not opts.quiet then
     io.stderr:write(string.format("zis mock registry on http://%s:%d\n", host, port))
   end
-  local stats = { connections = 0, requests = 0 }
+  local stats = { connections = 0, requests = 0, max_in_flight = 0 }
   local clients, seq = {}, 0
+  -- answers waiting for their time (latency, delay faults): the loop keeps
+  -- serving other connections meanwhile, so concurrent clients overlap
+  local waiting = {}   -- socket -> {due =, send = function}
+  local function in_flight()
+    local n = 0
+    for _ in pairs(waiting) do n = n + 1 end
+    return n
+  end
+  local function drop(s)
+    s:close()
+    for i, x in ipairs(clients) do if x == s then remove(clients, i) break end end
+  end
   while not reg.stopping do
-    local watch = { server }
-    for i = 1, #clients do watch[i + 1] = clients[i] end
-    local readable = socket.select(watch, nil, 1)
+    local watch, soonest = { server }, nil
+    for i = 1, #clients do
+      if not waiting[clients[i]] then watch[#watch + 1] = clients[i] end
+    end
+    for _, w in pairs(waiting) do
+      if not soonest or w.due < soonest then soonest = w.due end
+    end
+    local timeout = soonest and math.max(0, soonest - socket.gettime()) or 1
+    local readable = socket.select(watch, nil, timeout)
     for _, s in ipairs(readable) do
       if s == server then
         local c = server:accept()
@@ -517,29 +538,41 @@ function M.serve(opts)
         end
       else
         local req = read_request(s)
-        local keep = false
-        if req then
+        if not req then drop(s)
+        else
           seq = seq + 1
           local okh, status, body, ctype, extra, fault = pcall(reg.handle, reg, req, stats)
           if not okh then
             status, body, ctype = api_error(500, "1050", "mock error: " .. tostring(status),
                                             "Internal Server Error")
           end
-          keep = req.keep and not reg.stopping
-          if fault and fault.delay then socket.sleep(fault.delay) end
-          if fault and (fault.hangup or fault.cut) then
-            keep = false
-            if fault.cut then
-              write_response(s, status, body, ctype, extra, "mock-" .. seq, true, fault)
+          local keep = req.keep and not reg.stopping
+          local id = "mock-" .. seq
+          local function send()
+            if fault and (fault.hangup or fault.cut) then
+              if fault.cut then write_response(s, status, body, ctype, extra, id, true, fault) end
+              drop(s)
+            else
+              write_response(s, status, body, ctype, extra, id, keep)
+              if not keep then drop(s) end
             end
+          end
+          local delay = (fault and fault.delay or 0) + (req.target:sub(1, 8) ~= "/__mock/" and reg.latency or 0)
+          if delay > 0 then
+            waiting[s] = { due = socket.gettime() + delay, send = send }
+            local n = in_flight()
+            if n > stats.max_in_flight then stats.max_in_flight = n end
           else
-            write_response(s, status, body, ctype, extra, "mock-" .. seq, keep)
+            send()
           end
         end
-        if not keep then
-          s:close()
-          for i, x in ipairs(clients) do if x == s then remove(clients, i) break end end
-        end
+      end
+    end
+    local now = socket.gettime()
+    for s, w in pairs(waiting) do
+      if w.due <= now then
+        waiting[s] = nil
+        w.send()
       end
     end
   end
@@ -563,9 +596,11 @@ end
 M.usage = [[
 usage: zis-mock [--host 127.0.0.1] [--port 8089] [--port-file FILE] [--quiet]
                 [--email E] [--token T] [--password P] [--oauth-token O]
+                [--latency SECONDS]
 Serves the ZIS Registry API from memory on loopback.  Fake credentials by
 default: admin@example.com with token fake-api-token or password
-fake-password, or the bearer token fake-oauth-token.]]
+fake-password, or the bearer token fake-oauth-token.  --latency delays
+every API answer (without blocking other connections).]]
 
 function M.main(argv)
   argv = argv or cli_args()
