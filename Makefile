@@ -96,7 +96,7 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bin/zis-mock
+	luacheck lua spec examples bin/zis-mock bin/zis
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 # Proves the rock and make install work outside the repository.
@@ -110,9 +110,10 @@ install: all
 	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -m 0755 bin/zis-mock $(DESTDIR)$(BINDIR)/zis-mock
+	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 

@@ -47,6 +47,6 @@ build = {
     },
   },
   install = {
-    bin = { ["zis-mock"] = "bin/zis-mock" },
+    bin = { ["zis"] = "bin/zis", ["zis-mock"] = "bin/zis-mock" },
   },
 }

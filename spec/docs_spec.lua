@@ -110,3 +110,47 @@ describe("README", function()
     end)
   end
 end)
+
+describe("README shell blocks", function()
+  -- the walkthrough ("# try it") is run as written, on a free port
+  it("the deployment walkthrough runs as written", function()
+    local block = readme:match("```sh\n(# try it[^\n]*\n.-)```")
+    assert.is_string(block)
+    local port = tostring(H.dead_port())
+    local script = block:gsub("8089", port):gsub("/tmp/zis%-backup", "/tmp/zis-backup-" .. port)
+    local p = assert(io.popen("bash -e 2>&1 <<'WALKTHROUGH'\n" .. script .. "\nWALKTHROUGH"))
+    local out = p:read("a")
+    local ok = p:close()
+    os.execute("rm -rf /tmp/zis-backup-" .. port)
+    assert.is_true(ok, out)
+    assert.matches("examples/bundles/example.json: valid", out)
+    assert.matches("would create integration example_integration", out)
+    assert.matches("deployed: bundle example_bundle", out)
+    assert.matches("on_ticket_created%s+yes", out)
+    assert.matches("exported 1 bundle%(s%)", out)
+  end)
+
+  -- every other shell line is one that something else runs; a new one
+  -- must be added here with what exercises it
+  local EXERCISED = {
+    ["make demo"] = "spec/examples_spec.lua runs examples/quickstart.lua, as make demo does",
+    ["make test"] = "CI runs it",
+    ["luarocks --lua-version=5.4 make rockspec/lua-zis-scm-1.rockspec"] = "make check-install",
+    ["bin/zis-mock --port 8089"] = "tools/with-mock starts the same server",
+    ["lua5.4 -e 'require\"zis.mock\".main()' -- --port 8089"] = "tools/with-mock runs exactly this",
+    ["export ZENDESK_SUBDOMAIN=acme ZENDESK_EMAIL=admin@acme.com ZENDESK_API_TOKEN=your-token"] =
+      "a real account: the walkthrough runs the same commands locally",
+    ["zis validate bundle.json"] = "the walkthrough", ["zis deploy bundle.json --dry-run"] = "the walkthrough",
+    ["zis deploy bundle.json --uninstall-stale"] = "spec/cli_spec.lua",
+  }
+  it("every other shell line is exercised elsewhere", function()
+    for block in readme:gmatch("```sh\n(.-)```") do
+      if not block:match("^# try it") then
+        for line in block:gmatch("[^\n]+") do
+          local cmd = line:gsub("%s+#.*$", ""):gsub("%s+$", "")
+          if cmd ~= "" then assert(EXERCISED[cmd], "README shell line not exercised: " .. cmd) end
+        end
+      end
+    end
+  end)
+end)

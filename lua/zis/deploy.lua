@@ -115,7 +115,8 @@ local function deploy(client, integration, bundle, opts)
         for js in client:job_specs(integration, { page_size = 100 }) do
           if js.installed and not ours[js.name] and not live[js.name] then
             report.stale[#report.stale + 1] = js.name
-            step((opts.uninstall_stale and "would uninstall stale job spec " or "stale job spec stays installed: ") .. js.name)
+            step((opts.uninstall_stale and "would uninstall stale job spec "
+                                        or "stale job spec stays installed: ") .. js.name)
           end
         end
       end)

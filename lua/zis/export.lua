@@ -7,8 +7,8 @@
 
 local zis_core = require "zis.core"
 
-local io, ipairs, os, pairs, string, table, tostring, type =
-      io, ipairs, os, pairs, string, table, tostring, type
+local io, ipairs, math, os, pairs, table, tostring, type =
+      io, ipairs, math, os, pairs, table, tostring, type
 
 -- A file name from a bundle name: letters, digits, . _ - kept, the rest _.
 local function file_name(name, uuid, used)
