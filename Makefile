@@ -141,3 +141,4 @@ fuzz: deps
 bench: deps
 	@$(MAKE) -s --no-print-directory all
 	@$(LUA) bench/json.lua
+	@./tools/with-mock $(LUA) bench/bulk.lua
