@@ -138,7 +138,17 @@ fuzz: deps
 
 # Benchmarks: never part of make test.  Ratios are against a baseline
 # measured in the same run.
-bench: deps
+bench: deps build/bench/responder build/bench/floor
+	@./tools/ensure-deps curl python3-requests
 	@$(MAKE) -s --no-print-directory all
 	@$(LUA) bench/json.lua
 	@./tools/with-mock $(LUA) bench/bulk.lua
+	@$(LUA) bench/compare.lua
+
+build/bench/responder: bench/responder.c
+	@mkdir -p build/bench
+	$(CC) -std=c99 -O2 $(WARN) -o $@ $<
+
+build/bench/floor: bench/floor.c
+	@mkdir -p build/bench
+	$(CC) -std=c99 -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)

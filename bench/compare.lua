@@ -1,0 +1,145 @@
+-- bench/compare.lua: time per request of lua-zis against the C floor and
+-- the alternatives, on a fast local responder (bench/responder.c).  Run by
+-- `make bench`.  Each figure is the median of RUNS runs (default 5); the
+-- ratios are to the floor measured in the same run.
+local socket = require "socket"
+
+local RUNS = tonumber(os.getenv("BENCH_RUNS")) or 5
+local B = "build/bench"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  local ok = p:close()
+  return ok, out
+end
+
+local function have(cmd) return (sh(cmd .. " >/dev/null 2>&1")) end
+
+-- the responder
+local portfile = os.tmpname()
+os.remove(portfile)
+os.execute(B .. "/responder " .. portfile .. " 100000 2>/dev/null &")
+local port
+for _ = 1, 100 do
+  local f = io.open(portfile)
+  if f then port = f:read("n") f:close() end
+  if port then break end
+  socket.sleep(0.02)
+end
+os.remove(portfile)
+assert(port, "the responder did not start")
+local base = "http://127.0.0.1:" .. port
+local REG = base .. "/api/services/zis/registry/bench/bundles"
+
+-- a 100 KB bundle to upload
+local upload_file = B .. "/upload-100k.json"
+do
+  local parts = {}
+  for i = 1, 400 do
+    parts[i] = string.format('"f%d":{"type":"ZIS::Flow","properties":{"name":"f%d","definition":' ..
+      '{"StartAt":"A","States":{"A":{"Type":"Succeed","Message":"%s"}}}}}', i, i, string.rep("x", 120))
+  end
+  local f = assert(io.open(upload_file, "w"))
+  f:write('{"zis_template_version":"2019-10-14","name":"upload","resources":{', table.concat(parts, ","), "}}")
+  f:close()
+end
+
+local WORKLOADS = {
+  { key = "small", label = "show one bundle (small JSON)", url = REG .. "/small", count = 2000 },
+  { key = "list", label = "list a page of 100 bundles", url = REG .. "?page%5Bsize%5D=100", count = 300 },
+  { key = "big", label = "show a 1 MB bundle", url = REG .. "/big", count = 20 },
+  { key = "upload", label = "upload a 100 KB bundle", url = REG, count = 300, post = upload_file },
+}
+
+-- each tool: a function(workload) -> seconds per request, or nil if missing
+local curl_config = B .. "/curl.config"
+local TOOLS = {
+  { name = "C + libcurl (floor)", run = function(w)
+      local _, out = sh(string.format("%s/floor '%s' %d %s", B, w.url, w.count, w.post or ""))
+      return tonumber(out)
+    end },
+  { name = "lua-zis", run = function(w)
+      local _, out = sh(string.format("lua5.4 bench/clients/zis.lua %s %s %d %s", w.key, base, w.count, w.post or ""))
+      return tonumber(out)
+    end },
+  { name = "curl command", check = "curl --version", run = function(w)
+      local f = assert(io.open(curl_config, "w"))
+      if w.post then f:write('data-binary = "@', w.post, '"\nheader = "Content-Type: application/json"\n') end
+      f:write('header = "Accept: application/json"\n')
+      for _ = 1, w.count do f:write('url = "', w.url, '"\noutput = "/dev/null"\n') end
+      f:close()
+      local t0 = socket.gettime()
+      assert(os.execute("curl -s --config " .. curl_config))
+      return (socket.gettime() - t0) / w.count
+    end },
+  { name = "Python requests", check = "/usr/bin/python3 -c 'import requests'", run = function(w)
+      local _, out = sh(string.format("/usr/bin/python3 bench/clients/requests_client.py '%s' %d %s",
+                                      w.url, w.count, w.post or ""))
+      return tonumber(out)
+    end },
+  { name = "Node fetch", check = "node -e 'fetch'", run = function(w)
+      local _, out = sh(string.format("node bench/clients/fetch_client.mjs '%s' %d %s", w.url, w.count, w.post or ""))
+      return tonumber(out)
+    end },
+  { name = "luasocket socket.http", run = function(w)
+      local _, out = sh(string.format("lua5.4 bench/clients/luasocket.lua '%s' %d %s", w.url,
+                                      math.max(1, w.count // 4), w.post or ""))
+      return tonumber(out)
+    end },
+}
+
+local missing = {}
+for _, t in ipairs(TOOLS) do
+  t.present = not t.check or have(t.check)
+  if not t.present then missing[#missing + 1] = t.name end
+end
+
+local function median(xs)
+  table.sort(xs)
+  return xs[(#xs + 1) // 2]
+end
+
+local function fmt(s)
+  if s == nil then return "-" end
+  if s < 1e-3 then return string.format("%.0f µs", s * 1e6) end
+  return string.format("%.2f ms", s * 1e3)
+end
+
+print(string.format("Per request, median of %d runs, responder on loopback (keep-alive where the tool has it)", RUNS))
+local header = { "workload" }
+for _, t in ipairs(TOOLS) do if t.present then header[#header + 1] = t.name end end
+print("| " .. table.concat(header, " | ") .. " |")
+print("|" .. string.rep(" --- |", #header))
+local small_ratio
+for _, w in ipairs(WORKLOADS) do
+  local row, floor = { w.label }, nil
+  for _, t in ipairs(TOOLS) do
+    if t.present then
+      local xs = {}
+      for r = 1, RUNS do xs[r] = t.run(w) or math.huge end
+      local m = median(xs)
+      if not floor then floor = m row[#row + 1] = fmt(m)
+      else row[#row + 1] = string.format("%s (%.2f×)", fmt(m), m / floor) end
+      if t.name == "lua-zis" and w.key == "small" then small_ratio = m / floor end
+    end
+  end
+  print("| " .. table.concat(row, " | ") .. " |")
+end
+print("missing tools: " .. (#missing > 0 and table.concat(missing, ", ") or "none"))
+print(string.format("target: lua-zis on small requests <= 1.15x the floor: %.2fx (%s)", small_ratio,
+                    small_ratio <= 1.15 and "met" or "missed"))
+print("(lua-zis, Python and Node decode the JSON they fetch, as a user would; luasocket too, with")
+print(" lua-cjson, over a new connection each time; the floor and the curl command do not decode)")
+
+-- memory: iterating 100,000 bundles must cost about what 1,000 cost
+local function peak(n)
+  local _, out = sh(string.format("lua5.4 bench/memory.lua %s %d", base, n))
+  local seen, kb = out:match("(%d+)%s+(%d+)")
+  assert(tonumber(seen) == n, "iterated " .. tostring(seen))
+  return tonumber(kb)
+end
+local small, large = peak(1000), peak(100000)
+print(string.format("memory: peak RSS iterating 1,000 bundles %d KB, 100,000 bundles %d KB (+%d KB)",
+                    small, large, large - small))
+sh("curl -s " .. base .. "/__stop")
