@@ -96,7 +96,7 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bin/zis-mock bin/zis
+	luacheck lua spec examples bench bin/zis-mock bin/zis
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 # Proves the rock and make install work outside the repository.
