@@ -63,7 +63,7 @@ demo: deps
 # leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
 memcheck: deps
 	@./tools/ensure-deps valgrind
-	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all build/embed
 	@./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
@@ -80,7 +80,7 @@ asan: deps
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1 ./tools/with-mock $(LUA) /usr/bin/busted spec
-	@$(MAKE) --no-print-directory clean all
+	@$(MAKE) -s --no-print-directory clean all build/embed
 
 # ThreadSanitizer: the module and the embedding host, eight threads, each
 # with its own lua_State and client, against the local registry.
