@@ -65,6 +65,21 @@ describe("docs/manual.md", function()
     assert.is_true(n >= 12)
   end)
 
+  it("gives every entry a short example", function()
+    local body = manual:match("\n(## Module functions.*)$")
+    local entries = 0
+    -- each entry runs from its ### heading to the next heading of any level
+    for heading, rest in body:gmatch("\n### ([^\n]+)\n()") do
+      local stop = body:find("\n##", rest, true) or #body + 1
+      local entry = body:sub(rest, stop - 1)
+      entries = entries + 1
+      if not heading:match("^`zis` %(the command line%)") then
+        assert(entry:find("```", 1, true), "no example under " .. heading)
+      end
+    end
+    assert.is_true(entries > 40)
+  end)
+
   it("has an entry for every function of the local registry", function()
     for name, v in pairs(mock) do
       if type(v) == "function" then
