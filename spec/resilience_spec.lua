@@ -91,6 +91,21 @@ describe("resilience", function()
       assert.equal(1, err.attempts)
     end)
 
+    it("a create reaches the server once, even when a reused connection dies", function()
+      local c = H.client{ retries = 3, retry_base_delay = 0.01 }
+      assert(c:list_integrations())  -- a keep-alive connection is open for reuse
+      H.faults{ { method = "POST", path = REG .. "/once", hangup = true, times = 5 } }
+      local _, err = c:create_integration("once")
+      assert.equal("network", err.kind)
+      assert.equal(1, err.attempts)
+      local posts = 0
+      for _, r in ipairs(H.log()) do
+        if r.method == "POST" and r.path == REG .. "/once" then posts = posts + 1 end
+      end
+      assert.equal(1, posts)  -- libcurl's own silent re-send would make it 2 or more
+      H.reset()
+    end)
+
     it("a body cut mid-way is a network error, never a short success", function()
       H.faults{ { path = BUNDLES, status = 200, body = '{"bundles":[],"meta":{"has_more":false}}', cut = 10 } }
       local res, err = H.client{ retries = 0 }:list_bundles("demo")

@@ -539,6 +539,11 @@ static void setup_easy (Client *c, CURL *e, Resp *rs, struct curl_slist *headers
   curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  /* libcurl silently re-sends a request once when a reused keep-alive
+  ** connection dies before any answer; for a request that must not be
+  ** repeated (creating an integration, installing a job spec) that could
+  ** make it happen twice, so such requests take a fresh connection. */
+  if (!r->idempotent) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
@@ -1100,6 +1105,7 @@ static void batch_start (lua_State *L, Run *run, Slot *s, int item) {
   Request r;
   memset(&r, 0, sizeof r);
   r.method = "GET";
+  r.idempotent = 1;  /* GETs: keep-alive connections are reused */
   lua_rawgeti(L, run->urls, item);
   r.url = lua_tostring(L, -1);
   setup_easy(run->c, s->easy, &s->resp, run->b->headers, &r, run->ua);

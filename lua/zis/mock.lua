@@ -102,6 +102,7 @@ function M.registry(creds)
 end
 
 function Registry:reset()
+  self.generation = (self.generation or 0) + 1
   self.integrations = {}   -- name -> integration
   self.bundles = {}        -- integration -> array of bundles (creation order)
   self.job_specs = {}      -- integration -> array of job specs
@@ -508,9 +509,13 @@ function M.serve(opts)
   -- answers waiting for their time (latency, delay faults): the loop keeps
   -- serving other connections meanwhile, so concurrent clients overlap
   local waiting = {}   -- socket -> {due =, send = function}
+  -- answers still pending from before a reset (a client that gave up on a
+  -- slow answer) do not count as in flight after it
   local function in_flight()
     local n = 0
-    for _ in pairs(waiting) do n = n + 1 end
+    for _, w in pairs(waiting) do
+      if w.generation == reg.generation then n = n + 1 end
+    end
     return n
   end
   local function drop(s)
@@ -559,7 +564,7 @@ function M.serve(opts)
           end
           local delay = (fault and fault.delay or 0) + (req.target:sub(1, 8) ~= "/__mock/" and reg.latency or 0)
           if delay > 0 then
-            waiting[s] = { due = socket.gettime() + delay, send = send }
+            waiting[s] = { due = socket.gettime() + delay, send = send, generation = reg.generation }
             local n = in_flight()
             if n > stats.max_in_flight then stats.max_in_flight = n end
           else
