@@ -218,6 +218,19 @@ describe("client:deploy", function()
     assert.same({}, r.stale)
   end)
 
+  it("reads back job specs listed by their full names as well as short ones", function()
+    local c = H.client()
+    assert.is_true(c:deploy(I, EXAMPLE).ok)
+    -- the next read-back lists the job spec as zis:{integration}:job_spec:{name}
+    H.faults{ { method = "GET", path = "/api/services/zis/registry/" .. I .. "/job_specs", status = 200,
+                body = '{"job_specs":[{"name":"zis:example_integration:job_spec:on_ticket_created",' ..
+                       '"installed":true,"uuid":"u1"}],"meta":{"after":null,"before":null,"has_more":false}}' } }
+    local r = c:deploy(I, EXAMPLE)
+    assert.is_true(r.ok, r.summary)
+    assert.same({ "on_ticket_created" }, r.installed)
+    assert.same({}, r.stale)
+  end)
+
   it("reports a failure that stops it, with the error object", function()
     local r = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }:deploy(I, EXAMPLE)
     assert.is_false(r.ok)

@@ -12,7 +12,7 @@
 
 local validate = require "zis.validate"
 
-local ipairs, pairs, type, sort = ipairs, pairs, type, table.sort
+local ipairs, next, pairs, type, sort = ipairs, next, pairs, type, table.sort
 
 -- The job spec names of a bundle (properties.name, else the key), sorted.
 local function job_spec_names(bundle)
@@ -30,17 +30,31 @@ local function job_spec_names(bundle)
 end
 
 -- Job spec names defined by the integration's other bundles: those are
--- live, not stale.  Reads each bundle (the list has no resources).
+-- live, not stale.  The list has no resources, so the bundles are read,
+-- concurrently.
 local function names_in_other_bundles(client, integration, bundle_name)
-  local live = {}
+  local live, uuids = {}, {}
   for b in client:bundles(integration, { page_size = 100 }) do
-    if b.name ~= bundle_name then
-      local full, err = client:get_bundle(integration, b.uuid)
-      if not full then error(err, 0) end
-      for _, n in ipairs(job_spec_names(full)) do live[n] = true end
-    end
+    if b.name ~= bundle_name then uuids[#uuids + 1] = b.uuid end
+  end
+  local bundles, errors = client:get_bundles(integration, uuids)
+  if errors then
+    local _, err = next(errors)
+    error(err, 0)
+  end
+  for _, full in ipairs(bundles) do
+    for _, n in ipairs(job_spec_names(full)) do live[n] = true end
   end
   return live
+end
+
+-- The short name of a listed job spec, whether the API gives the short
+-- name or the full zis:{integration}:job_spec:{name}.
+local function short_name(integration, name)
+  if type(name) ~= "string" then return name end
+  local prefix = "zis:" .. integration .. ":job_spec:"
+  if name:sub(1, #prefix) == prefix then return name:sub(#prefix + 1) end
+  return name
 end
 
 local function set_of(list)
@@ -113,10 +127,11 @@ local function deploy(client, integration, bundle, opts)
         local live = names_in_other_bundles(client, integration, bundle.name)
         local ours = set_of(specs)
         for js in client:job_specs(integration, { page_size = 100 }) do
-          if js.installed and not ours[js.name] and not live[js.name] then
-            report.stale[#report.stale + 1] = js.name
+          local name = short_name(integration, js.name)
+          if js.installed and not ours[name] and not live[name] then
+            report.stale[#report.stale + 1] = name
             step((opts.uninstall_stale and "would uninstall stale job spec "
-                                        or "stale job spec stays installed: ") .. js.name)
+                                        or "stale job spec stays installed: ") .. name)
           end
         end
       end)
@@ -161,9 +176,10 @@ local function deploy(client, integration, bundle, opts)
     local ours = set_of(specs)
     local installed = {}
     for js in client:job_specs(integration, { page_size = 100 }) do
-      if ours[js.name] and js.installed then installed[js.name] = true end
-      if js.installed and not ours[js.name] and not live[js.name] then
-        report.stale[#report.stale + 1] = js.name
+      local name = short_name(integration, js.name)
+      if ours[name] and js.installed then installed[name] = true end
+      if js.installed and not ours[name] and not live[name] then
+        report.stale[#report.stale + 1] = name
       end
     end
     for _, n in ipairs(specs) do
