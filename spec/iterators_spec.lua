@@ -14,19 +14,21 @@ end
 
 describe("iterators", function()
   local c
-  setup(function()
+
+  -- A registry with "demo": 7 bundles, 9 job specs, several pages either way.
+  local function seed_demo()
     H.fresh("demo")
-    c = H.client()
-    -- 7 bundles, 9 job specs: several pages either way
+    c = c or H.client()
     for i = 1, 7 do
       local specs = {}
       if i <= 3 then specs = { "js" .. i .. "a", "js" .. i .. "b", "js" .. i .. "c" } end
       assert(c:upload_bundle("demo", H.bundle("demo", string.format("b%02d", i), specs)))
     end
-  end)
+  end
+
+  setup(seed_demo)
 
   it("bundles follows meta.after across pages, fetching lazily", function()
-    H.control("POST", "config", {})  -- no-op; keeps the log
     local before = count_requests(REG .. "/demo/bundles")
     local names = {}
     for b in c:bundles("demo", { page_size = 3 }) do
@@ -67,12 +69,7 @@ describe("iterators", function()
     H.fresh("empty")
     local c2 = H.client()
     for _ in c2:bundles("empty") do error("no bundle expected") end
-    H.fresh("demo")
-    for i = 1, 7 do
-      local specs = {}
-      if i <= 3 then specs = { "js" .. i .. "a", "js" .. i .. "b", "js" .. i .. "c" } end
-      assert(c:upload_bundle("demo", H.bundle("demo", string.format("b%02d", i), specs)))
-    end
+    seed_demo()
   end)
 
   it("raises the error object when a page fails, never ending in silence", function()
@@ -118,9 +115,7 @@ describe("iterators", function()
     assert.equal("decode", err.kind)
     assert.matches("repeated cursor 'same'", tostring(err))
     assert.equal(2, seen)
-    H.control("POST", "reset")
-    H.fresh("demo")
-    for i = 1, 7 do assert(c:upload_bundle("demo", H.bundle("demo", string.format("b%02d", i), {}))) end
+    seed_demo()
   end)
 
   it("refuses a page without the list", function()
