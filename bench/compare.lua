@@ -31,6 +31,10 @@ os.remove(portfile)
 assert(port, "the responder did not start")
 local base = "http://127.0.0.1:" .. port
 local REG = base .. "/api/services/zis/registry/bench/bundles"
+-- stop the responder however this run ends (a failed tool raises)
+local stopper <close> = setmetatable({}, { __close = function()  -- luacheck: ignore 211
+  sh("curl -s " .. base .. "/__stop")
+end })
 
 -- a 100 KB bundle to upload
 local upload_file = B .. "/upload-100k.json"
@@ -142,4 +146,3 @@ end
 local small, large = peak(1000), peak(100000)
 print(string.format("memory: peak RSS iterating 1,000 bundles %d KB, 100,000 bundles %d KB (+%d KB)",
                     small, large, large - small))
-sh("curl -s " .. base .. "/__stop")
