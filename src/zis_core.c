@@ -727,21 +727,32 @@ static int perform_protected (lua_State *L) {
   return 0;
 }
 
-/* Runs the attempts with the client marked busy; re-raises any error
-** after clearing the mark, so the client stays usable. */
-static void run_request (lua_State *L, Client *c, Request *r) {
+/* A hook or oauth_token function may not call the client that is calling
+** it: that call would overwrite the response in flight. */
+static void check_idle (lua_State *L, const Client *c) {
   if (c->busy)
     luaL_error(L, "zis: client is busy: a hook or oauth_token function "
                   "may not call the client that called it");
+}
+
+/* Calls the function under its `nargs` arguments on top of the stack
+** under lua_pcall, with the client marked busy; re-raises any error after
+** clearing the mark, so the client stays usable. */
+static void call_busy (lua_State *L, Client *c, int nargs) {
+  int ok;
   c->busy = 1;
+  ok = lua_pcall(L, nargs, 0, 0) == LUA_OK;
+  c->busy = 0;
+  if (!ok) lua_error(L);
+}
+
+/* Runs a single call's attempts. */
+static void run_request (lua_State *L, Client *c, Request *r) {
+  check_idle(L, c);
   lua_pushcfunction(L, perform_protected);
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, r);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    c->busy = 0;
-    lua_error(L);
-  }
-  c->busy = 0;
+  call_busy(L, c, 2);
 }
 
 /* Does `url` stay on the client's origin (scheme, host and port)? */
@@ -1228,10 +1239,8 @@ static int client_get_bundles (lua_State *L) {
   Client *c = check_client(L, 1);
   size_t ilen;
   const char *integ = check_name(L, 2, &ilen);
-  int n, i, concurrency = 8, ok;
-  if (c->busy)
-    luaL_error(L, "zis: client is busy: a hook or oauth_token function "
-                  "may not call the client that called it");
+  int n, i, concurrency = 8;
+  check_idle(L, c);
   Batch *b;
   Run run;
   Request r;
@@ -1290,8 +1299,7 @@ static int client_get_bundles (lua_State *L) {
   c->headers = NULL;
   lua_newtable(L);                                            /* 7: results */
   lua_newtable(L);                                            /* 8: errors */
-  /* run under pcall with the client marked busy, as single calls do */
-  c->busy = 1;
+  /* run with the client marked busy, as single calls do */
   memset(&run, 0, sizeof run);
   run.c = c;
   run.b = b;
@@ -1302,9 +1310,7 @@ static int client_get_bundles (lua_State *L) {
   lua_pushvalue(L, 7);
   lua_pushvalue(L, 8);
   lua_pushlightuserdata(L, &run);
-  ok = lua_pcall(L, 6, 0, 0) == LUA_OK;
-  c->busy = 0;
-  if (!ok) lua_error(L);
+  call_busy(L, c, 6);
   lua_pushcfunction(L, batch_gc);  /* free the handles now, not at some GC */
   lua_pushvalue(L, 6);
   lua_call(L, 1, 0);
@@ -1329,9 +1335,8 @@ static double opt_number (lua_State *L, const char *k, double dflt) {
 
 /* Copies an optional string field to a malloc'd string owned by the
 ** client (the client is already armed with __gc, so a raise is safe). */
-static char *opt_strdup (lua_State *L, int ud, const char *k) {
+static char *opt_strdup (lua_State *L, const char *k) {
   char *d = NULL;
-  (void)ud;
   if (lua_getfield(L, 1, k) == LUA_TSTRING) d = xstrdup(L, lua_tostring(L, -1));
   lua_pop(L, 1);
   return d;
@@ -1348,7 +1353,7 @@ static int core_new (lua_State *L) {
   memset(c, 0, sizeof *c);
   ud = lua_gettop(L);
   luaL_setmetatable(L, CLIENT_MT);
-  c->base_url = opt_strdup(L, ud, "base_url");
+  c->base_url = opt_strdup(L, "base_url");
   luaL_argcheck(L, c->base_url != NULL, 1, "base_url missing");
   if (lua_getfield(L, 1, "basic") == LUA_TSTRING) {
     size_t n;
@@ -1395,9 +1400,9 @@ static int core_new (lua_State *L) {
   lua_getfield(L, 1, "follow_redirects");
   c->follow_redirects = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  c->ca_file = opt_strdup(L, ud, "ca_file");
-  c->ca_path = opt_strdup(L, ud, "ca_path");
-  c->proxy = opt_strdup(L, ud, "proxy");
+  c->ca_file = opt_strdup(L, "ca_file");
+  c->ca_path = opt_strdup(L, "ca_path");
+  c->proxy = opt_strdup(L, "proxy");
   c->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
   if (c->rng == 0) c->rng = 1;
   c->curl = curl_easy_init();  /* last: now the client is open */

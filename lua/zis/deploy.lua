@@ -63,6 +63,24 @@ local function set_of(list)
   return s
 end
 
+-- Reads the job specs back: which of this bundle's are installed, and
+-- which installed ones are stale (in no current bundle of the
+-- integration), sorted.  Raises the error object on a failure.
+local function read_back(client, integration, bundle_name, specs)
+  local live = names_in_other_bundles(client, integration, bundle_name)
+  local ours = set_of(specs)
+  local installed, stale = {}, {}
+  for js in client:job_specs(integration, { page_size = 100 }) do
+    local name = short_name(integration, js.name)
+    if js.installed then
+      if ours[name] then installed[name] = true
+      elseif not live[name] then stale[#stale + 1] = name end
+    end
+  end
+  sort(stale)
+  return installed, stale
+end
+
 --- client:deploy(integration, bundle [, opts]) -> report
 -- opts: dry_run (validate and report what would be done, write nothing),
 -- uninstall_stale (remove stale job specs), description (for a created
@@ -123,19 +141,13 @@ local function deploy(client, integration, bundle, opts)
     step("would upload bundle " .. tostring(bundle.name))
     for _, n in ipairs(specs) do step("would install job spec " .. n) end
     if exists then
-      local ok, err2 = pcall(function()
-        local live = names_in_other_bundles(client, integration, bundle.name)
-        local ours = set_of(specs)
-        for js in client:job_specs(integration, { page_size = 100 }) do
-          local name = short_name(integration, js.name)
-          if js.installed and not ours[name] and not live[name] then
-            report.stale[#report.stale + 1] = name
-            step((opts.uninstall_stale and "would uninstall stale job spec "
-                                        or "stale job spec stays installed: ") .. name)
-          end
-        end
-      end)
-      if not ok then return stop(err2) end
+      local ok, err_or_installed, stale = pcall(read_back, client, integration, bundle.name, specs)
+      if not ok then return stop(err_or_installed) end
+      report.stale = stale
+      for _, name in ipairs(stale) do
+        step((opts.uninstall_stale and "would uninstall stale job spec "
+                                    or "stale job spec stays installed: ") .. name)
+      end
     end
     report.ok = true
     report.summary = "dry run: valid; nothing written"
@@ -171,24 +183,13 @@ local function deploy(client, integration, bundle, opts)
   end
 
   -- 4. read back: what is installed, what is stale
-  local read_ok, read_err = pcall(function()
-    local live = names_in_other_bundles(client, integration, bundle.name)
-    local ours = set_of(specs)
-    local installed = {}
-    for js in client:job_specs(integration, { page_size = 100 }) do
-      local name = short_name(integration, js.name)
-      if ours[name] and js.installed then installed[name] = true end
-      if js.installed and not ours[name] and not live[name] then
-        report.stale[#report.stale + 1] = name
-      end
-    end
-    for _, n in ipairs(specs) do
-      if installed[n] then report.installed[#report.installed + 1] = n
-      else report.not_installed[#report.not_installed + 1] = n end
-    end
-  end)
-  if not read_ok then return stop(read_err) end
-  sort(report.stale)
+  local read_ok, installed, stale = pcall(read_back, client, integration, bundle.name, specs)
+  if not read_ok then return stop(installed) end
+  report.stale = stale
+  for _, n in ipairs(specs) do
+    if installed[n] then report.installed[#report.installed + 1] = n
+    else report.not_installed[#report.not_installed + 1] = n end
+  end
 
   -- 5. stale job specs: removed on request, else reported
   for _, n in ipairs(report.stale) do
