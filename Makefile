@@ -23,8 +23,8 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_json.c
-HDR = src/endpoints.h src/zis_json.h
+SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c
+HDR = src/zis.h src/zis_json.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;

@@ -42,7 +42,14 @@ describe("zis.new", function()
     { "http to a remote host", { url = "http://acme.zendesk.com", oauth_token = "t" }, "only to loopback" },
     { "line break in a token", { url = H.url, oauth_token = "a\r\nX-Evil: 1" }, "without line breaks" },
     { "NUL in a path option", { url = H.url, oauth_token = "t", ca_file = "/etc/ssl\0/x" }, "must not contain NUL" },
-    { "negative timeout", { url = H.url, oauth_token = "t", timeout = -1 }, "'timeout' must be a positive" },
+    { "negative timeout", { url = H.url, oauth_token = "t", timeout = -1 }, "'timeout' must be a number from 0.001 to 86400" },
+    { "tiny timeout", { url = H.url, oauth_token = "t", timeout = 0.0004 }, "'timeout' must be a number from 0.001" },
+    { "huge timeout", { url = H.url, oauth_token = "t", timeout = 1e300 }, "'timeout' must be a number" },
+    { "huge max_response_bytes", { url = H.url, oauth_token = "t", max_response_bytes = 2^63 },
+      "'max_response_bytes' must be an integer from 1 to 1099511627776" },
+    { "too many retries", { url = H.url, oauth_token = "t", retries = 21 }, "'retries' must be an integer from 0 to 20" },
+    { "concurrency 0", { url = H.url, oauth_token = "t", concurrency = 0 }, "'concurrency' must be an integer from 1 to 64" },
+    { "NaN connect_timeout", { url = H.url, oauth_token = "t", connect_timeout = 0/0 }, "'connect_timeout' must be a number" },
     { "fractional retries", { url = H.url, oauth_token = "t", retries = 1.5 }, "'retries' must be an integer" },
   }
   for _, case in ipairs(misuse) do

@@ -280,6 +280,12 @@ describe("endpoints", function()
     end
     assert.same({ "list_integrations", "create_integration", "list_bundles", "upload_bundle",
                   "get_bundle", "delete_bundle", "list_job_specs", "install_job_spec",
-                  "uninstall_job_spec" }, names)
+                  "uninstall_job_spec",
+                  "list_configs", "create_config", "replace_config", "merge_config", "delete_config",
+                  "list_connections", "create_connection", "get_connection", "update_connection",
+                  "delete_connection", "list_oauth_clients", "create_oauth_client",
+                  "update_oauth_client", "start_oauth_flow",
+                  "list_links", "create_link", "update_link", "delete_link",
+                  "create_inbound_webhook", "get_inbound_webhook" }, names)
   end)
 end)

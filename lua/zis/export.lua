@@ -53,7 +53,7 @@ local function export(client, integration, dir, opts)
       error("bad argument #3 to 'export' (unknown option '" .. tostring(k) .. "')", 2)
     end
   end
-  if not zis_core.valid_name(integration) then
+  if not require("zis.client").valid_name(integration) then
     error("bad argument #1 to 'export' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
   end
   if type(dir) ~= "string" or dir == "" or dir:find("%z") then

@@ -1,16 +1,19 @@
 -- zis: the public API of lua-zis.
 --
--- The C core (zis.core) does the HTTP, the endpoint table, JSON and the
--- error objects; this file adds what is logic rather than mechanics:
--- option checking, credentials from the environment, and the lazy
--- pagination iterators.  It adds them to the core's tables, so a client
--- has one set of methods whichever layer wrote them.
+-- The C core (zis.core) does the mechanics: the client userdata and its
+-- credentials, the request engine on one curl multi per client, and the
+-- exact JSON codec.  The policy is Lua: this file checks options (once,
+-- with bounds) and makes clients; zis.endpoints is the table of endpoints,
+-- zis.client makes every method and iterator from it and runs every call
+-- on the engine; zis.errors makes the error objects.
 
 local core = require "zis.core"
+local errors = require "zis.errors"
+local endpoints = require "zis.endpoints"
+local dispatch = require "zis.client"
 
-local error, getmetatable, ipairs, math, next, pairs, setmetatable, string, table,
-      tostring, type = error, getmetatable, ipairs, math, next, pairs, setmetatable,
-      string, table, tostring, type
+local error, ipairs, math, pairs, setmetatable, string, table, tostring, type =
+      error, ipairs, math, pairs, setmetatable, string, table, tostring, type
 local getenv = os.getenv
 
 local zis = {
@@ -22,37 +25,50 @@ local zis = {
   object = core.object,      -- zis.object(t): encode t as a JSON object, even empty
   array_metatable = core.array_metatable,   -- what decoded arrays carry
   object_metatable = core.object_metatable,
-  endpoints = core.endpoints,
   decode_json = core.decode_json,  -- the decoder the client uses
-  encode_json = core.encode_json,  -- the encoder the client uses
+  encode_json = function(v) return core.encode_json(v) end,  -- the encoder the client uses
+  is_error = errors.is_error,
 }
 
 local methods = core.methods
-local ERROR_MT = core.error_metatable
+dispatch.install(methods)
 
---- True when `v` is an error object returned (or raised) by lua-zis.
-function zis.is_error(v)
-  return type(v) == "table" and getmetatable(v) == ERROR_MT
-end
-
--- Builds an error object for failures detected in Lua (iterators).
-local function new_error(fields)
-  return setmetatable(fields, ERROR_MT)
+-- zis.endpoints: the endpoint table, as data (name, method, path, auth)
+zis.endpoints = {}
+for _, row in ipairs(endpoints) do
+  if not row.internal then
+    zis.endpoints[#zis.endpoints + 1] = { name = row.name, method = row.method, path = row.path,
+                                          auth = row.auth, idempotent = row.idempotent or false,
+                                          paging = row.paging and row.paging.iterator or nil }
+  end
 end
 
 -- Options of zis.new: name -> expected Lua type ("function|string" allows
--- either).
+-- either), and the bounds of the numeric ones.
 local OPTIONS = {
   url = "string", subdomain = "string",
   email = "string", token = "string", password = "string",
   oauth_token = "string|function",
   timeout = "number", connect_timeout = "number",
   retries = "number", retry_base_delay = "number", max_retry_wait = "number",
-  max_response_bytes = "number",
+  max_response_bytes = "number", concurrency = "number",
   allow_insecure_http = "boolean", follow_redirects = "boolean",
   on_request = "function", debug = "boolean",
   ca_file = "string", ca_path = "string", proxy = "string",
+  scheduler = "table",
 }
+
+-- name -> {low, high, integer?, default}
+local BOUNDS = {
+  timeout = { 0.001, 86400, false, 60 },
+  connect_timeout = { 0.001, 86400, false, 10 },
+  retries = { 0, 20, true, 3 },
+  retry_base_delay = { 0.001, 3600, false, 0.5 },
+  max_retry_wait = { 0, 86400, false, 60 },
+  max_response_bytes = { 1, 2 ^ 40, true, 64 * 1024 * 1024 },
+  concurrency = { 1, 64, true, 8 },
+}
+zis.option_bounds = BOUNDS
 
 -- zis.options: the names zis.new accepts, sorted (for tools and the docs check)
 zis.options = {}
@@ -74,6 +90,18 @@ local function check_type(name, v)
   end
   error(string.format("zis.new: option '%s' must be a %s, got %s",
                       name, want:gsub("|", " or "), got), 3)
+end
+
+-- A numeric option within its bounds, or its default.
+local function bounded(o, name)
+  local b, v = BOUNDS[name], o[name]
+  if v == nil then return b[4] end
+  local low, high, integer = b[1], b[2], b[3]
+  if v ~= v or v < low or v > high or (integer and v % 1 ~= 0) then
+    error(string.format("zis.new: option '%s' must be %s from %s to %s", name,
+                        integer and "an integer" or "a number", low, math.tointeger(high) or high), 3)
+  end
+  return integer and math.tointeger(v) or v
 end
 
 local function is_loopback(host)
@@ -127,44 +155,24 @@ local function check_secret(name, s)
   end
 end
 
-local function positive(o, name, integer)
-  local v = o[name]
-  if v == nil then return end
-  if v ~= v or v <= 0 or v == math.huge
-     or (integer and math.type(v) ~= "integer" and v % 1 ~= 0) then
-    error(string.format("zis.new: option '%s' must be a positive %s", name,
-                        integer and "integer" or "number"), 3)
-  end
-end
-
---- Creates a client.  See the README for every option.
+--- Creates a client.  See the manual for every option.
 function zis.new(opts)
   if type(opts) ~= "table" then
     error("zis.new: expected a table of options, got " .. type(opts), 2)
   end
   for k, v in pairs(opts) do check_type(k, v) end
-  local cfg = {
+  local st = {
     base_url = base_url(opts),
-    oauth_token = opts.oauth_token,
-    timeout = opts.timeout, connect_timeout = opts.connect_timeout,
-    retry_base_delay = opts.retry_base_delay, max_retry_wait = opts.max_retry_wait,
-    max_response_bytes = opts.max_response_bytes,
-    on_request = opts.on_request, debug = opts.debug,
-    follow_redirects = opts.follow_redirects,
+    on_request = opts.on_request, debug = opts.debug or false,
+    follow_redirects = opts.follow_redirects or false,
+  }
+  for name in pairs(BOUNDS) do st[name] = bounded(opts, name) end
+  local cfg = {
+    base_url = st.base_url, state = st,
+    timeout = st.timeout, connect_timeout = st.connect_timeout,
+    max_response_bytes = st.max_response_bytes,
     ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
   }
-  positive(opts, "timeout")
-  positive(opts, "connect_timeout")
-  positive(opts, "retry_base_delay")
-  positive(opts, "max_retry_wait")
-  positive(opts, "max_response_bytes", true)
-  if opts.retries ~= nil then
-    local r = opts.retries
-    if math.type(r) ~= "integer" and not (r == r and r % 1 == 0) or r < 0 or r > 100 then
-      error("zis.new: option 'retries' must be an integer from 0 to 100", 2)
-    end
-    cfg.retries = r
-  end
   if type(opts.oauth_token) == "string" then check_secret("oauth_token", opts.oauth_token) end
   if opts.token and opts.password then
     error("zis.new: give 'token' or 'password', not both", 2)
@@ -180,19 +188,31 @@ function zis.new(opts)
     if opts.email:find(":", 1, true) then
       error("zis.new: option 'email' must not contain ':'", 2)
     end
-    if opts.token then
-      cfg.basic, cfg.basic_kind = opts.email .. "/token:" .. secret, "token"
-    else
-      cfg.basic, cfg.basic_kind = opts.email .. ":" .. secret, "password"
-    end
+    -- the parts go to C, which builds the header in memory it zeroes
+    cfg.email, cfg.secret = opts.email, secret
+    cfg.basic_kind = opts.token and "token" or "password"
+    st.has_basic = true
   elseif opts.email then
     error("zis.new: option 'email' needs 'token' or 'password'", 2)
   end
-  if not cfg.basic and not opts.oauth_token then
+  if not st.has_basic and not opts.oauth_token then
     error("zis.new: no credential: give email with token (or password), " ..
           "or oauth_token", 2)
   end
-  return core.new(cfg)
+  if opts.oauth_token then
+    st.has_oauth = true
+    cfg.oauth_kind = type(opts.oauth_token)
+    if type(opts.oauth_token) == "function" then st.token_fn = opts.oauth_token end
+  end
+  if opts.scheduler then st.waiter = require("zis.loop").waiter(opts.scheduler) end
+  -- kept to make sibling clients (for_integration); never printed
+  st.opts = opts
+  local client = core.new(cfg)
+  if type(opts.oauth_token) == "string" then
+    core.set_bearer(client, opts.oauth_token)
+    st.bearer_set = true
+  end
+  return client
 end
 
 -- The environment variables Zendesk's own zcli reads.
@@ -201,11 +221,18 @@ local ENV = {
   token = "ZENDESK_API_TOKEN", password = "ZENDESK_PASSWORD",
   oauth_token = "ZENDESK_OAUTH_TOKEN",
 }
+zis.environment = ENV
 
 --- Creates a client from ZENDESK_* environment variables; `opts` (optional)
--- adds or overrides options.
+-- adds options, and overrides the environment: an explicit url or
+-- subdomain replaces both of the environment's, an explicit token or
+-- password replaces both of its secrets.
 function zis.from_env(opts, env)
   env = env or getenv
+  if opts ~= nil and type(opts) ~= "table" then
+    error("zis.from_env: expected a table of options", 2)
+  end
+  opts = opts or {}
   local o = {}
   for k, name in pairs(ENV) do
     local v = env(name)
@@ -213,12 +240,9 @@ function zis.from_env(opts, env)
   end
   if o.url and o.subdomain then o.subdomain = nil end
   if o.token and o.password then o.password = nil end
-  if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("zis.from_env: expected a table of options", 2)
-    end
-    for k, v in pairs(opts) do o[k] = v end
-  end
+  if opts.url ~= nil or opts.subdomain ~= nil then o.url, o.subdomain = nil, nil end
+  if opts.token ~= nil or opts.password ~= nil then o.token, o.password = nil, nil end
+  for k, v in pairs(opts) do o[k] = v end
   return zis.new(o)
 end
 
@@ -281,85 +305,49 @@ function zis.pretty_json(value)
 end
 
 ---------------------------------------------------------------------------
--- Iterators
+-- Batches
 ---------------------------------------------------------------------------
 
--- Makes client:bundles / client:job_specs from a list method and the key
--- of the page's array.  Only the current page is held; the set of cursors
--- seen (one short string per page) is what catches a server that loops.
-local function pager(list, key)
-  local list_path = "/api/services/zis/registry/%s/" .. key
-  return function(self, integration, opts)
-    if not core.valid_name(integration) then
-      error("bad argument #1 to '" .. key ..
-            "' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
-    end
-    local page_size, cursor
-    if opts ~= nil then
-      if type(opts) ~= "table" then
-        error("bad argument #2 to '" .. key .. "' (table expected)", 2)
-      end
-      for k in pairs(opts) do
-        if k ~= "page_size" and k ~= "after" then
-          error("bad argument #2 to '" .. key .. "' (unknown option '" ..
-                tostring(k) .. "')", 2)
-        end
-      end
-      page_size, cursor = opts.page_size, opts.after
-      if page_size ~= nil and (math.type(page_size) ~= "integer"
-                               or page_size < 1 or page_size > 100) then
-        error("bad argument #2 to '" .. key ..
-              "' (option 'page_size' must be an integer from 1 to 100)", 2)
-      end
-      if cursor ~= nil and type(cursor) ~= "string" then
-        error("bad argument #2 to '" .. key .. "' (option 'after' must be a string)", 2)
-      end
-    end
-    local page, i, done, seen = nil, 0, false, {}
-    local function fail(message)
-      done, page = true, nil
-      error(new_error{ kind = "decode", method = "GET", message = message,
-                       path = list_path:format(integration) }, 0)
-    end
-    local function step()
-      while not done do
-        if page then
-          i = i + 1
-          local item = page[key][i]
-          if item ~= nil then return item end
-          local meta = page.meta
-          if type(meta) ~= "table" or meta.has_more ~= true then break end
-          cursor = meta.after
-          if type(cursor) ~= "string" or cursor == "" then
-            fail("meta.has_more is true but meta.after is not a cursor")
-          elseif seen[cursor] then
-            fail("server repeated cursor '" .. cursor .. "': stopping, " ..
-                 "pagination would loop forever")
-          end
-          seen[cursor] = true
-        end
-        page = nil
-        local res, err = list(self, integration, { page_size = page_size, after = cursor })
-        if not res then
-          done = true
-          error(err, 0)
-        end
-        if type(res) ~= "table" or type(res[key]) ~= "table" then
-          fail("response has no '" .. key .. "' array")
-        end
-        page, i = res, 0
-      end
-      done, page = true, nil
-      return nil
-    end
-    -- the fourth value of a generic for: a break releases the page at once
-    local closer = setmetatable({}, { __close = function() done, page = true, nil end })
-    return step, nil, nil, closer
+local GET_BUNDLE = endpoints.get_bundle
+
+--- client:get_bundles(integration, uuids, {concurrency =}) -> bundles, errors
+-- Many GETs at once on the client's engine, in the caller's order.
+function methods.get_bundles(self, integration, uuids, opts)
+  local function bad(i, msg) error("bad argument #" .. i .. " to 'get_bundles' (" .. msg .. ")", 2) end
+  if not dispatch.valid_name(integration) then
+    bad(1, "integration name must be 1 to 64 of a-z 0-9 - _")
   end
+  if type(uuids) ~= "table" then bad(2, "table expected, got " .. type(uuids)) end
+  local st = core.state(self)
+  local concurrency = st.concurrency
+  if opts ~= nil then
+    if type(opts) ~= "table" then bad(3, "table expected, got " .. type(opts)) end
+    for k in pairs(opts) do
+      if k ~= "concurrency" then bad(3, "unknown option '" .. tostring(k) .. "'") end
+    end
+    local k = opts.concurrency
+    if k ~= nil then
+      if math.type(k) ~= "integer" or k < 1 or k > 64 then
+        bad(3, "option 'concurrency' must be an integer from 1 to 64")
+      end
+      concurrency = k
+    end
+  end
+  local jobs = {}
+  for i = 1, #uuids do
+    local u = uuids[i]
+    if type(u) ~= "string" or u == "" then bad(2, "uuids[" .. i .. "] must be a non-empty string") end
+    local path = dispatch.build(GET_BUNDLE, integration, u)
+    jobs[i] = { row = GET_BUNDLE, method = "GET", path = path }
+  end
+  return dispatch.batch(self, jobs, concurrency)
 end
 
-methods.bundles = pager(methods.list_bundles, "bundles")
-methods.job_specs = pager(methods.list_job_specs, "job_specs")
+---------------------------------------------------------------------------
+-- The integration's own OAuth token
+---------------------------------------------------------------------------
+
+require("zis.token").install(zis, methods)
 
 ---------------------------------------------------------------------------
 -- Deployments

@@ -1,0 +1,580 @@
+-- zis.client: the policy of a call, on the one engine.
+--
+-- Every request is an attempt on the client's engine (src/zis_engine.c):
+-- a single call is a batch of one, so retries and Retry-After, the 401
+-- token refresh, same-origin redirects, fresh connections for requests
+-- that must not repeat, hooks and debug lines are the same code for a
+-- single call, a batch item and an iterator's page.
+--
+-- Lifetimes: a call is bracketed by core.begin_call (raises if the client
+-- is closed or already in a call: a hook calling its own client) and
+-- core.end_call, run by a to-be-closed guard however the call ends (a
+-- hook's error, an interrupt), which forgets any attempt left and does a
+-- close() that user code asked for meanwhile.  User code (hooks, the
+-- token function) runs only here, between engine calls, never while C
+-- holds anything of Lua's.
+
+local core = require "zis.core"
+local errors = require "zis.errors"
+local endpoints = require "zis.endpoints"
+
+local submit, wait, cancel_all, set_bearer, now = core.submit, core.wait, core.cancel_all,
+                                                   core.set_bearer, core.now
+local begin_call, end_call, state = core.begin_call, core.end_call, core.state
+local encode, decode, null = core.encode_json, core.decode_json, core.null
+local error, ipairs, pairs, select, setmetatable, tostring, type =
+      error, ipairs, pairs, select, setmetatable, tostring, type
+local math_type, random, min, huge = math.type, math.random, math.min, math.huge
+local format, concat = string.format, table.concat
+local stderr = io.stderr
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Arguments: checks (misuse raises before any request) and encoding
+---------------------------------------------------------------------------
+
+local function argerror(row, i, msg)
+  error(format("bad argument #%d to '%s' (%s)", i, row.name, msg), 0)
+end
+
+-- Percent-encodes everything but unreserved ALPHA DIGIT - _ ~ ('.' too,
+-- so no value can form a dot segment): nothing a caller passes can change
+-- which endpoint is called.
+local PCT = {}
+for b = 0, 255 do PCT[string.char(b)] = format("%%%02X", b) end
+local function pct(s)
+  if not s:find("[^%w%-_~]") then return s end
+  return (s:gsub("[^%w%-_~]", PCT))
+end
+M.pct = pct
+
+local function valid_name(s)
+  return type(s) == "string" and #s >= 1 and #s <= 64 and not s:find("[^a-z0-9_-]")
+end
+M.valid_name = valid_name
+
+local function check_string(row, i, v, what)
+  if type(v) ~= "string" then
+    argerror(row, i, (what and ("option '" .. what .. "' must be a string")
+                      or ("string expected, got " .. (v == nil and "no value" or type(v)))))
+  end
+end
+
+-- Reads one option value by its type; returns the query text or the value.
+local function option_value(row, i, o, v)
+  local key, kind = o[1], o[2]
+  if kind == "page_size" then
+    if math_type(v) ~= "integer" or v < 1 or v > 100 then
+      argerror(row, i, "option '" .. key .. "' must be an integer from 1 to 100")
+    end
+    return tostring(v)
+  elseif kind == "cursor" then
+    if v == null then
+      argerror(row, i, "option '" .. key .. "' is zis.null: the last page has no next cursor; " ..
+                       "stop when meta.has_more is false")
+    end
+    check_string(row, i, v, key)
+    if v == "" then argerror(row, i, "option '" .. key .. "' must not be empty") end
+    return v
+  elseif kind == "string" then
+    check_string(row, i, v, key)
+    if v == "" then argerror(row, i, "option '" .. key .. "' must not be empty") end
+    return v
+  elseif kind == "text" then
+    check_string(row, i, v, key)
+    return v
+  end
+  return v
+end
+
+-- Encodes a JSON value for the body, naming its root in errors.
+local function encode_value(v, root)
+  return encode(v, root)
+end
+
+-- The job spec's full name: short or zis:{integration}:job_spec:{name}.
+local function job_spec_name(row, i, v, integ)
+  check_string(row, i, v)
+  local name = v
+  if v:sub(1, 4) == "zis:" then
+    local prefix = "zis:" .. integ .. ":job_spec:"
+    if v:sub(1, #prefix) ~= prefix or #v == #prefix then
+      if v:sub(1, #prefix) == prefix then argerror(row, i, "job spec name must not be empty") end
+      argerror(row, i, "full job spec name must be 'zis:" .. integ .. ":job_spec:NAME'")
+    end
+    name = v:sub(#prefix + 1)
+  end
+  if name == "" then argerror(row, i, "job spec name must not be empty") end
+  if name:find("%z") then argerror(row, i, "job spec name must not contain NUL") end
+  return "zis:" .. integ .. ":job_spec:" .. name
+end
+
+-- Builds a request from a row and the method's arguments: returns the
+-- path (with query) and the body text (or nil).  Raises on misuse.
+local function build(row, ...)
+  local args, nargs = row.args, select("#", ...)
+  if nargs > #args then
+    argerror(row, #args + 1, "no more than " .. #args .. " argument" .. (#args == 1 and "" or "s") ..
+                             " expected")
+  end
+  local values, query, body_parts, whole_body = {}, nil, nil, nil
+  for i, a in ipairs(args) do
+    local name, kind, to = a[1], a[2], a.to
+    local v = select(i, ...)
+    if kind == "integration" then
+      check_string(row, i, v)
+      if not valid_name(v) then argerror(row, i, "integration name must be 1 to 64 of a-z 0-9 - _") end
+    elseif kind == "string" then
+      check_string(row, i, v)
+      if v == "" then argerror(row, i, "must not be empty") end
+    elseif kind == "enum" then
+      local ok = false
+      for _, x in ipairs(a.values) do if v == x then ok = true end end
+      if not ok then argerror(row, i, "must be one of " .. concat(a.values, ", ")) end
+    elseif kind == "job_spec" then
+      v = job_spec_name(row, i, v, values.integration)
+    elseif kind == "body" then
+      if type(v) == "string" and a.text then
+        -- sent byte for byte, as the caller wrote it
+      elseif type(v) ~= "table" then
+        argerror(row, i, (a.text and "table or JSON string" or "table") .. " expected, got " ..
+                         (v == nil and "no value" or type(v)))
+      end
+    elseif kind == "options" then
+      if v == nil then
+        if a.required then argerror(row, i, "table expected, got no value") end
+      elseif type(v) ~= "table" then
+        argerror(row, i, "table expected, got " .. type(v))
+      else
+        local known = {}
+        for _, o in ipairs(a.options) do known[o[1]] = o end
+        for k in pairs(v) do
+          if not known[k] then argerror(row, i, "unknown option '" .. tostring(k) .. "'") end
+        end
+        for _, o in ipairs(a.options) do
+          local ov = v[o[1]]
+          if ov == nil then
+            if o.required then argerror(row, i, "option '" .. o[1] .. "' is required") end
+          else
+            ov = option_value(row, i, o, ov)
+            if o.to == "query" then
+              query = query or {}
+              query[#query + 1] = pct(o.param) .. "=" .. pct(ov)
+            else  -- body.<field>
+              body_parts = body_parts or {}
+              body_parts[#body_parts + 1] = { o.to:sub(6), ov }
+            end
+          end
+        end
+        if a.names and v.left_object_name == nil and v.right_object_name == nil then
+          argerror(row, i, "give left_object_name or right_object_name (or both)")
+        end
+      end
+      if to == "body" then body_parts = body_parts or {} end
+    end
+    values[name] = v
+    if to == "query" then
+      query = query or {}
+      query[#query + 1] = pct(a.param) .. "=" .. pct(v)
+    elseif to == "body" and kind == "body" then
+      whole_body = v
+    elseif to and to:sub(1, 5) == "body." then
+      body_parts = body_parts or {}
+      body_parts[#body_parts + 1] = { to:sub(6), v, kind == "body" }
+    end
+  end
+  -- the path, holes percent-encoded
+  local pieces, path = row.pieces, nil
+  if #pieces == 1 then
+    path = pieces[1]
+  else
+    local out = {}
+    for j, p in ipairs(pieces) do
+      out[j] = type(p) == "table" and pct(values[p[1]]) or p
+    end
+    path = concat(out)
+  end
+  if query then path = path .. "?" .. concat(query, "&") end
+  -- the body
+  local body
+  if whole_body ~= nil then
+    body = type(whole_body) == "string" and whole_body or encode_value(whole_body, row.body)
+  elseif body_parts then
+    local out = {}
+    for j, part in ipairs(body_parts) do
+      out[j] = encode(part[1]) .. ":" .. encode_value(part[2], part[3] and row.body or part[1])
+    end
+    body = "{" .. concat(out, ",") .. "}"
+  end
+  if row.check then M.checks[row.check](row, values) end
+  return path, body, values
+end
+M.build = build
+
+---------------------------------------------------------------------------
+-- Client-side checks the API documents (before any request)
+---------------------------------------------------------------------------
+
+M.checks = {}
+
+local RESERVED_HEADERS = {}
+for h in ([[accept accept-charset accept-encoding accept-language authorization
+  cache-control connection content-length content-md5 content-type cookie date
+  expect forwarded from host if-match if-modified-since if-none-match if-range
+  if-unmodified-since max-forwards origin pragma proxy-authorization range referer
+  te trailer transfer-encoding upgrade user-agent via warning]]):gmatch("%S+") do
+  RESERVED_HEADERS[h] = true
+end
+
+-- https://host, at most 128 characters, labels of at most 63, an optional
+-- leading "*." (not on a bare public suffix: left to the server).
+function M.check_allowed_domain(d)
+  if type(d) ~= "string" then return "allowed_domain must be a string" end
+  if #d > 128 then return "allowed_domain must be at most 128 characters" end
+  local host = d:match("^https://([^/]+)/?$") or (not d:find("://", 1, true) and d) or nil
+  if not host then return "allowed_domain must be an https host (no other scheme, no path)" end
+  if host:sub(1, 2) == "*." then host = host:sub(3) end
+  if host == "" or host:find("[^%w%.%-]") then
+    return "allowed_domain must be a host name (letters, digits, '-', '.'), with an optional leading '*.'"
+  end
+  for label in (host .. "."):gmatch("([^.]*)%.") do
+    if label == "" or #label > 63 then
+      return "allowed_domain labels must be 1 to 63 characters"
+    end
+  end
+  return nil
+end
+
+function M.check_header_name(h)
+  if type(h) ~= "string" then return "header_name must be a string" end
+  if h == "" or #h > 128 or h:find("[^%a_-]") then
+    return "header_name must be 1 to 128 letters, '-' or '_'"
+  end
+  local l = h:lower()
+  if RESERVED_HEADERS[l] or l:find("^x%-zis%-") or l:find("^x%-amz%-") or l:find("^x%-forwarded%-") then
+    return "header_name '" .. h .. "' is reserved (Host, Cookie, User-Agent and the like, " ..
+           "and any x-zis-, x-amz- or x-forwarded- header)"
+  end
+  return nil
+end
+
+M.checks.connection = function(row, values)
+  local f = values.fields
+  local i = #row.args
+  local why
+  if f.allowed_domain ~= nil then why = M.check_allowed_domain(f.allowed_domain) end
+  if not why and f.header_name ~= nil then why = M.check_header_name(f.header_name) end
+  if not why and row.name == "create_connection" and f.name ~= nil
+     and (type(f.name) ~= "string" or f.name == "") then
+    why = "name must be a non-empty string"
+  end
+  if why then argerror(row, i, why) end
+end
+
+---------------------------------------------------------------------------
+-- The run loop: attempts on the engine, policy here
+---------------------------------------------------------------------------
+
+-- Which credential an attempt uses: the one the endpoint is documented
+-- for when the client has it, else the one it has (a refusal is then
+-- reported plainly, with a hint).
+local function auth_for(st, pref)
+  if pref == "basic" then
+    if st.has_basic then return "basic" end
+    return st.has_oauth and "bearer" or nil
+  end
+  if st.has_oauth then return "bearer" end
+  return st.has_basic and "basic" or nil
+end
+
+-- Asks the token function (or the integration's minter) for a token and
+-- hands it to the engine.  Runs user code: the client is busy already.
+local function refresh_token(client, st)
+  local tok, ttl = st.token_fn()
+  if type(tok) ~= "string" or tok == "" or tok:find("[%z\r\n]") then
+    error("zis: oauth_token function must return a non-empty token string", 0)
+  end
+  set_bearer(client, tok)
+  st.bearer_set = true
+  -- re-mint a little before the token expires, when its life is known
+  st.bearer_expires = (type(ttl) == "number" and ttl > 0) and now() + ttl - min(60, ttl / 10) or nil
+end
+
+-- Should this outcome be retried?  Returns the wait in seconds, or nil.
+local function retry_wait(st, job, r)
+  if job.attempt > st.retries then return nil end
+  local status, kind = r.status, r.kind
+  local busy = status == 429 or status == 503
+  if not (busy or kind == "connect"
+          or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then
+    return nil
+  end
+  if busy and r.retry_after then return min(r.retry_after, st.max_retry_wait) end
+  local step = job.attempt > 17 and 17 or job.attempt
+  return min(st.retry_base_delay * 2 ^ (step - 1), st.max_retry_wait) * random()
+end
+
+-- May this redirect be followed?  Only when the user opted in, to the
+-- same origin (so the Authorization header never leaves the host), at
+-- most 5 times, and for a method other than GET or DELETE only on
+-- 307/308, which keep the method and body.  Returns the new path.
+local function redirect_path(st, job, r)
+  local loc = r.location
+  if not st.follow_redirects or not loc or job.redirects >= 5 then return nil end
+  local base = st.base_url
+  if loc:sub(1, #base) ~= base then return nil end
+  local rest = loc:sub(#base + 1)
+  if rest ~= "" and rest:sub(1, 1) ~= "/" then return nil end
+  local m = job.method
+  if m ~= "GET" and m ~= "DELETE" and r.status ~= 307 and r.status ~= 308 then return nil end
+  return rest == "" and "/" or rest
+end
+
+-- One attempt's event, to the hook and the debug output: no header and no
+-- body, so it cannot hold a credential.
+local function event(st, job, r, retry_in)
+  local hook = st.on_request
+  if not hook and not st.debug then return end
+  local e = { method = job.method, path = job.path, status = r.status, error = r.kind and
+              (r.kind == "connect" and "network" or r.kind), elapsed = r.elapsed,
+              attempt = job.attempt, retry_in = retry_in, request_id = r.request_id }
+  if st.debug then
+    stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s\n", job.method, job.path,
+                        r.status or 0, e.error and (" " .. e.error) or "", r.elapsed or 0,
+                        job.attempt, retry_in and ", retrying" or ""))
+  end
+  if hook then hook(e) end
+end
+
+-- The outcome of a job's last attempt: the value, or nil and an error.
+local function outcome(st, job, r)
+  local row = job.row
+  if r.kind then return nil, errors.transport(st, job.method, job.path, r, job.attempt) end
+  local status = r.status
+  if status < 200 or status > 299 then
+    return nil, errors.http(row, st, job.method, job.path, r, job.attempt)
+  end
+  if row.returns == "true" then return true end
+  local v, why = decode(r.body)
+  if v == nil and why then return nil, errors.decode(job.method, job.path, r, job.attempt, why) end
+  return v
+end
+
+-- How long the engine may block before the loop needs to look again.
+local IDLE_WAIT = 3600
+
+-- Runs jobs (rows with their built paths and bodies) with at most
+-- `concurrency` attempts in flight.  Calls done(job, value, err) as each
+-- job ends, in the order they end.  The caller brackets this with
+-- begin_call/end_call.
+local function run(client, st, jobs, concurrency, done)
+  local n, started, finished, active = #jobs, 0, 0, 0
+  local inflight, ready, timers = {}, {}, {}
+  local waiter = st.waiter   -- nil: block in the engine; else an event loop's
+  while finished < n do
+    -- fill every free slot at once: retried jobs first, then new ones
+    while active < concurrency do
+      local job = table.remove(ready, 1)
+      if not job then
+        if started == n then break end
+        started = started + 1
+        job = jobs[started]
+        job.attempt, job.redirects = 0, 0
+      end
+      job.attempt = job.attempt + 1
+      local auth = auth_for(st, job.row.auth)
+      if auth == "bearer" and st.token_fn and
+         (not st.bearer_set or (st.bearer_expires and now() >= st.bearer_expires)) then
+        refresh_token(client, st)
+      end
+      job.auth = auth
+      inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
+                      not job.row.idempotent)] = job
+      active = active + 1
+    end
+    -- wait for the next result, or until the next retry is due
+    local timeout = IDLE_WAIT
+    if timers[1] then
+      local t = now()
+      for _, tm in ipairs(timers) do timeout = min(timeout, tm.at - t) end
+      if timeout < 0 then timeout = 0 end
+    end
+    local r
+    if waiter then r = waiter(client, timeout) else r = wait(client, timeout) end
+    if r then
+      local job = inflight[r.id]
+      inflight[r.id] = nil
+      active = active - 1
+      local status = r.status
+      local again, retry_in = false, nil
+      if status == 401 and job.auth == "bearer" and st.token_fn and not job.refreshed then
+        -- an expired token: fetch a fresh one, once per job
+        job.refreshed, st.bearer_set = true, false
+        again, retry_in = true, 0
+      elseif status and status >= 300 and status < 400 then
+        local to = redirect_path(st, job, r)
+        if to then
+          job.redirects, job.path = job.redirects + 1, to
+          again, retry_in = true, 0
+        end
+      end
+      if not again then retry_in = retry_wait(st, job, r) end
+      event(st, job, r, retry_in)
+      if again then
+        ready[#ready + 1] = job
+      elseif retry_in then
+        timers[#timers + 1] = { at = now() + retry_in, job = job }
+      else
+        finished = finished + 1
+        done(job, outcome(st, job, r))
+      end
+    end
+    -- retries that are due go back to the queue
+    if timers[1] then
+      local t, keep = now(), {}
+      for _, tm in ipairs(timers) do
+        if tm.at <= t then ready[#ready + 1] = tm.job else keep[#keep + 1] = tm end
+      end
+      timers = keep
+    end
+  end
+end
+M.run = run
+
+-- The guard that ends a call however it ends.
+local function guard(client, st)
+  local g = st.guard
+  if not g then
+    g = setmetatable({}, { __close = function() cancel_all(client) end_call(client) end })
+    st.guard = g
+  end
+  return g
+end
+
+-- One endpoint call, a batch of one.
+local function call(client, row, path, body)
+  local st = state(client)
+  begin_call(client)
+  local _ <close> = guard(client, st)
+  local job = { row = row, method = row.method, path = path, body = body }
+  local value, err
+  run(client, st, { job }, 1, function(_, v, e) value, err = v, e end)
+  if value == nil then return nil, err end
+  return value
+end
+M.call = call
+
+-- Many calls at once: returns results (in the jobs' order; nil where one
+-- failed) and errors (nil when none failed, else errors[i]).
+function M.batch(client, jobs, concurrency)
+  local st = state(client)
+  begin_call(client)
+  local _ <close> = guard(client, st)
+  local results, errs = {}, nil
+  for i, job in ipairs(jobs) do job.index = i end
+  run(client, st, jobs, min(concurrency, #jobs > 0 and #jobs or 1), function(job, v, e)
+    if v == nil then errs = errs or {}; errs[job.index] = e else results[job.index] = v end
+  end)
+  return results, errs
+end
+
+-- The method for a row.
+function M.method(row)
+  return function(self, ...)
+    local path, body = build(row, ...)
+    return call(self, row, path, body)
+  end
+end
+
+---------------------------------------------------------------------------
+-- Iterators: one pager for every row that pages
+---------------------------------------------------------------------------
+
+function M.pager(row)
+  local spec = row.paging
+  local it_name = spec.iterator
+  local list = M.method(row)
+  return function(self, ...)
+    local nargs = select("#", ...)
+    local args = { ... }
+    local opts_i = nargs
+    for i, a in ipairs(row.args) do if a[2] == "options" then opts_i = i end end
+    local opts = args[opts_i]
+    -- check the arguments now, before any request
+    local ok, msg = pcall(build, row, ...)
+    if not ok then error((msg:gsub("to '" .. row.name .. "'", "to '" .. it_name .. "'")), 2) end
+    local base = {}
+    if type(opts) == "table" then for k, v in pairs(opts) do base[k] = v end end
+    local _, first_path = pcall(build, row, ...)
+    local page, items, i, done, seen = nil, nil, 0, false, {}
+    local function fail(message)
+      done, page, items = true, nil, nil
+      error(errors.new{ kind = "decode", method = row.method, message = message, path = first_path }, 0)
+    end
+    local function step()
+      while not done do
+        if items then
+          i = i + 1
+          local item = items[i]
+          if item ~= nil then return item end
+          local meta = page.meta
+          if type(meta) ~= "table" or meta.has_more ~= true then break end
+          local cursor = meta.after
+          if type(cursor) ~= "string" or cursor == "" then
+            fail("meta.has_more is true but meta.after is not a cursor")
+          elseif seen[cursor] then
+            fail("server repeated cursor '" .. cursor .. "': stopping, pagination would loop forever")
+          end
+          seen[cursor] = true
+          base.after, base.before = cursor, nil
+        end
+        page, items = nil, nil
+        args[opts_i] = base
+        local res, err = list(self, table.unpack(args, 1, #row.args))
+        if not res then
+          done = true
+          error(err, 0)
+        end
+        if type(res) ~= "table" then fail("response is not a JSON object") end
+        if spec.items then
+          if type(res[spec.items]) ~= "table" then fail("response has no '" .. spec.items .. "' array") end
+          items = res[spec.items]
+        else  -- grouped by type: each item gets its type
+          items = {}
+          for _, g in ipairs(spec.groups) do
+            local group = res[g]
+            if type(group) == "table" then
+              for _, item in ipairs(group) do
+                if type(item) == "table" and item.type == nil then item.type = g end
+                items[#items + 1] = item
+              end
+            end
+          end
+        end
+        page, i = res, 0
+      end
+      done, page, items = true, nil, nil
+      return nil
+    end
+    -- the fourth value of a generic for: a break releases the page at once
+    local closer = setmetatable({}, { __close = function() done, page, items = true, nil, nil end })
+    return step, nil, nil, closer
+  end
+end
+
+---------------------------------------------------------------------------
+-- The methods table
+---------------------------------------------------------------------------
+
+function M.install(methods)
+  for _, row in ipairs(endpoints) do
+    if not row.internal then
+      methods[row.name] = M.method(row)
+      if row.paging then methods[row.paging.iterator] = M.pager(row) end
+    end
+  end
+end
+
+M.huge = huge
+return M

@@ -1,0 +1,205 @@
+-- zis.endpoints: every ZIS endpoint the client calls, one row each.
+--
+-- Each client method that calls the API is made from its row by one
+-- dispatcher (zis.client), and every iterator by one pager; adding an
+-- endpoint is one row here plus its spec.  A row says:
+--
+--   name     the method name
+--   method   the HTTP verb
+--   path     the path template; {name} holes are filled, percent-encoded,
+--            from the parameters of the same name
+--   args     the method's parameters after self, in order: {name, kind, ...}
+--            kinds:  "integration"  an integration name (1 to 64 of a-z 0-9 - _)
+--                    "string"       a non-empty string
+--                    "enum"         one of `values`
+--                    "job_spec"     a job spec name, short or zis:{i}:job_spec:{n}
+--                    "body"         a table (encoded as JSON); with `text`, a
+--                                   JSON string is sent byte for byte
+--                    "options"      a table whose keys are listed in `options`
+--            where it goes (`to`): "path" (the hole of that name), "query"
+--            (parameter `param`), "body" (the whole body), or "body.<field>"
+--   options  for an "options" parameter: {key, type, to, param, required}
+--            types: "page_size" (integer 1..100), "cursor" (a string;
+--            zis.null is refused), "string" (non-empty), "text" (any string)
+--   body     the name errors give the body's root (config.x, bundle.x)
+--   auth     "basic": documented for basic auth only (prefer it); "oauth":
+--            ZIS services, a token bound to the integration; "any"
+--   idempotent  may be retried after a connection failure or a 502/504
+--            (GET, PUT, DELETE and the bundle upsert); the others take a
+--            fresh connection, so libcurl never silently sends them twice
+--   returns  "json" (the decoded body, the default) or "true"
+--   paging   for list endpoints: {items = key of the page's array} or
+--            {groups = {keys...}} (connections), and the iterator's name
+--   internal true for rows the client uses itself (no public method)
+
+local REG = "/api/services/zis/registry"
+local SVC = "/api/services/zis/integrations/{integration}"
+
+local integration = { "integration", "integration", to = "path" }
+
+-- Cursor paging options as the API names them.
+local function paging(extra)
+  local o = {
+    { "page_size", "page_size", to = "query", param = "page[size]" },
+    { "after", "cursor", to = "query", param = "page[after]" },
+    { "before", "cursor", to = "query", param = "page[before]" },
+  }
+  for _, x in ipairs(extra or {}) do o[#o + 1] = x end
+  return o
+end
+
+local CONNECTION_TYPES = { "api_key", "basic_auth", "bearer_token" }
+
+local LINK_QUERY = {
+  { "link_type", "string", to = "query", param = "link_type", required = true },
+  { "left_object_name", "string", to = "query", param = "left_object_name" },
+  { "right_object_name", "string", to = "query", param = "right_object_name" },
+}
+
+local rows = {
+  ---------------------------------------------------------------- registry
+  { name = "list_integrations", method = "GET", path = REG .. "/integrations",
+    args = {}, auth = "basic", idempotent = true },
+  { name = "create_integration", method = "POST", path = REG .. "/{integration}",
+    args = { integration,
+             { "opts", "options", to = "body", options = {
+                 { "description", "text", to = "body.description" } } } },
+    body = "description", auth = "basic" },
+  { name = "list_bundles", method = "GET", path = REG .. "/{integration}/bundles",
+    args = { integration, { "opts", "options", options = paging() } },
+    auth = "any", idempotent = true, paging = { items = "bundles", iterator = "bundles" } },
+  { name = "upload_bundle", method = "POST", path = REG .. "/{integration}/bundles",
+    args = { integration, { "bundle", "body", to = "body", text = true } },
+    body = "bundle", auth = "basic", idempotent = true, returns = "true" },
+  { name = "get_bundle", method = "GET", path = REG .. "/{integration}/bundles/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" } },
+    auth = "any", idempotent = true },
+  { name = "delete_bundle", method = "DELETE", path = REG .. "/{integration}/bundles/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" } },
+    auth = "any", idempotent = true, returns = "true" },
+  { name = "list_job_specs", method = "GET", path = REG .. "/{integration}/job_specs",
+    args = { integration, { "opts", "options", options = paging() } },
+    auth = "any", idempotent = true, paging = { items = "job_specs", iterator = "job_specs" } },
+  { name = "install_job_spec", method = "POST", path = REG .. "/job_specs/install",
+    args = { { "integration", "integration" },
+             { "name", "job_spec", to = "query", param = "job_spec_name" } },
+    auth = "any", returns = "true" },
+  { name = "uninstall_job_spec", method = "DELETE", path = REG .. "/job_specs/install",
+    args = { { "integration", "integration" },
+             { "name", "job_spec", to = "query", param = "job_spec_name" } },
+    auth = "any", idempotent = true, returns = "true" },
+
+  ---------------------------------------------------------------- configs
+  { name = "list_configs", method = "GET", path = SVC .. "/configs",
+    args = { integration, { "opts", "options", required = true, options = paging{
+      { "scope", "string", to = "query", param = "filter[scope]", required = true } } } },
+    auth = "oauth", idempotent = true, paging = { items = "configs", iterator = "configs" } },
+  { name = "create_config", method = "POST", path = SVC .. "/configs",
+    args = { integration, { "scope", "string", to = "body.scope" },
+             { "config", "body", to = "body.config" } },
+    body = "config", auth = "oauth" },
+  { name = "replace_config", method = "PUT", path = SVC .. "/configs/{scope}",
+    args = { integration, { "scope", "string", to = "path" },
+             { "config", "body", to = "body.config" } },
+    body = "config", auth = "oauth", idempotent = true },
+  { name = "merge_config", method = "PATCH", path = SVC .. "/configs/{scope}",
+    args = { integration, { "scope", "string", to = "path" },
+             { "changes", "body", to = "body.config" } },
+    body = "config", auth = "oauth" },
+  { name = "delete_config", method = "DELETE", path = SVC .. "/configs/{scope}",
+    args = { integration, { "scope", "string", to = "path" } },
+    auth = "oauth", idempotent = true, returns = "true" },
+
+  ------------------------------------------------------------ connections
+  { name = "list_connections", method = "GET", path = SVC .. "/connections/all",
+    args = { integration, { "opts", "options", options = paging() } },
+    auth = "oauth", idempotent = true,
+    paging = { groups = { "api_key", "basic_auth", "bearer_token", "oauth" },
+               iterator = "connections" } },
+  { name = "create_connection", method = "POST", path = SVC .. "/connections/{type}",
+    args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
+             { "fields", "body", to = "body" } },
+    body = "connection", auth = "oauth", check = "connection" },
+  { name = "get_connection", method = "GET", path = "/api/services/zis/connections/{integration}",
+    args = { integration, { "name", "string", to = "query", param = "name" } },
+    auth = "oauth", idempotent = true },
+  { name = "update_connection", method = "PATCH", path = SVC .. "/connections/{type}/{name}",
+    args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
+             { "name", "string", to = "path" }, { "fields", "body", to = "body" } },
+    body = "connection", auth = "oauth", check = "connection" },
+  { name = "delete_connection", method = "DELETE", path = SVC .. "/connections/{type}/{name}",
+    args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
+             { "name", "string", to = "path" } },
+    auth = "oauth", idempotent = true, returns = "true" },
+
+  ---------------------------------------------------- OAuth clients, flows
+  { name = "list_oauth_clients", method = "GET",
+    path = "/api/services/zis/connections/oauth/clients/{integration}",
+    args = { integration }, auth = "oauth", idempotent = true },
+  { name = "create_oauth_client", method = "POST",
+    path = "/api/services/zis/connections/oauth/clients/{integration}",
+    args = { integration, { "fields", "body", to = "body" } },
+    body = "oauth_client", auth = "oauth" },
+  { name = "update_oauth_client", method = "PATCH",
+    path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" }, { "fields", "body", to = "body" } },
+    body = "oauth_client", auth = "oauth" },
+  { name = "start_oauth_flow", method = "POST",
+    path = "/api/services/zis/connections/oauth/start/{integration}",
+    args = { integration, { "fields", "body", to = "body" } },
+    body = "oauth_flow", auth = "oauth" },
+
+  ------------------------------------------------------------------ links
+  { name = "list_links", method = "GET", path = "/api/services/zis/links/{integration}",
+    args = { integration, { "query", "options", required = true,
+                            options = paging(LINK_QUERY), names = true } },
+    auth = "oauth", idempotent = true, paging = { items = "links", iterator = "links" } },
+  { name = "create_link", method = "POST", path = "/api/services/zis/links/{integration}",
+    args = { integration, { "fields", "body", to = "body" } },
+    body = "link", auth = "oauth" },
+  { name = "update_link", method = "PATCH", path = "/api/services/zis/links/{integration}",
+    args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true },
+             { "fields", "body", to = "body" } },
+    body = "link", auth = "oauth" },
+  { name = "delete_link", method = "DELETE", path = "/api/services/zis/links/{integration}",
+    args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true } },
+    auth = "oauth", idempotent = true, returns = "true" },
+
+  ------------------------------------------------------- inbound webhooks
+  { name = "create_inbound_webhook", method = "POST",
+    path = "/api/services/zis/inbound_webhooks/generic/{integration}",
+    args = { integration, { "fields", "options", to = "body", required = true, options = {
+      { "source_system", "string", to = "body.source_system", required = true },
+      { "event_type", "string", to = "body.event_type", required = true } } } },
+    body = "inbound_webhook", auth = "oauth" },
+  { name = "get_inbound_webhook", method = "GET",
+    path = "/api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" } },
+    auth = "oauth", idempotent = true },
+
+  ------------------------------- Support API: the integration's own token
+  { name = "support_oauth_clients", method = "GET", path = "/api/v2/oauth/clients",
+    args = { { "opts", "options", options = {
+      { "page", "page_size", to = "query", param = "page" },
+      { "per_page", "page_size", to = "query", param = "per_page" } } } },
+    auth = "basic", idempotent = true, internal = true },
+  { name = "mint_oauth_token", method = "POST", path = "/api/v2/oauth/tokens",
+    args = { { "token", "body", to = "body.token" } },
+    body = "token", auth = "basic", internal = true },
+}
+
+-- Compile the templates once: the literal pieces and the holes, in order.
+for _, row in ipairs(rows) do
+  local pieces, pos = {}, 1
+  for s, hole, e in row.path:gmatch("(){([%w_]+)}()") do
+    pieces[#pieces + 1] = row.path:sub(pos, s - 1)
+    pieces[#pieces + 1] = { hole }
+    pos = e
+  end
+  pieces[#pieces + 1] = row.path:sub(pos)
+  row.pieces = pieces
+  row.returns = row.returns or "json"
+  rows[row.name] = row
+end
+
+return rows

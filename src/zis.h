@@ -1,0 +1,99 @@
+/*
+** zis.h: what the files of the C core share.
+**
+** Layout (docs/design.md walks one call through it):
+**   zis_core.c    the module: luaopen_zis_core, process-wide libcurl init
+**   zis_client.c  the client userdata: options, credentials, close, busy
+**   zis_engine.c  the engine: one curl multi per client, attempt slots,
+**                 submit / wait / cancel, the memory budget, sockets
+**   zis_json.c    the exact JSON codec
+** Everything here is hidden (only luaopen_zis_core is exported).
+*/
+#ifndef ZIS_H
+#define ZIS_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#pragma GCC visibility push(hidden)
+
+#define ZIS_VERSION "0.2.0"
+#define CLIENT_MT "zis.client"
+
+/* The most attempts one client may have in flight: the top of the
+** `concurrency` option's range. */
+#define ZIS_MAX_SLOTS 64
+
+/* A growable byte buffer in C memory (owned by a slot). */
+typedef struct Buf {
+  char *data;
+  size_t len, cap;
+} Buf;
+
+/* One attempt in flight (or finished, waiting to be handed to Lua).  The
+** curl callbacks write only here, in C, so no Lua runs inside libcurl. */
+typedef struct Slot {
+  CURL *easy;                  /* kept across attempts for reuse; NULL at first */
+  struct curl_slist *headers;  /* may hold a credential: zeroed when freed */
+  struct Client *owner;
+  lua_Integer id;              /* what Lua calls this attempt; 0 when free */
+  int index;                   /* in Client.slots */
+  int state;                   /* SLOT_FREE, SLOT_RUNNING, SLOT_DONE */
+  CURLcode rc;
+  Buf body;
+  int too_large, over_budget;  /* why on_body stopped the transfer */
+  double started, retry_after; /* retry_after: seconds, or -1 when not sent */
+  char reason[64], content_type[96], request_id[96];
+  char errbuf[CURL_ERROR_SIZE];
+} Slot;
+
+enum { SLOT_FREE, SLOT_RUNNING, SLOT_DONE };
+
+typedef struct Client {
+  CURLM *multi;                /* NULL once closed */
+  Slot *slots[ZIS_MAX_SLOTS];  /* allocated on first use */
+  int done[ZIS_MAX_SLOTS];     /* FIFO of finished slot indexes */
+  int ndone, running;
+  lua_Integer next_id;
+  char *base_url;              /* "https://host[:port]", no trailing slash */
+  char *basic_header;          /* "Authorization: Basic ..." or NULL */
+  char *bearer_header;         /* "Authorization: Bearer ..." or NULL */
+  char *ca_file, *ca_path, *proxy;
+  const char *basic_kind;      /* "token" or "password" (static) */
+  int oauth_kind;              /* 0 none, 1 string, 2 function */
+  long timeout_ms, connect_timeout_ms;
+  curl_off_t max_response;     /* max_response_bytes */
+  size_t held, budget;         /* bytes of bodies in flight, and their cap */
+  int busy;                    /* a call is in progress (see zis_client.c) */
+  int in_c;                    /* inside an engine function that may run GC */
+  int close_pending;           /* close() asked for while busy */
+  long connects;               /* connections opened so far (stats) */
+  /* sockets libcurl wants watched, for event loops (zis_engine.c) */
+  int nsocks;
+  struct { curl_socket_t fd; int what; } socks[ZIS_MAX_SLOTS * 2];
+  long timer_ms;               /* libcurl's next timeout, -1 for none */
+} Client;
+
+/* zis_core.c */
+const char *zis_user_agent (void);
+
+/* zis_client.c */
+Client *zis_check_client (lua_State *L, int idx);   /* open, or raises */
+void zis_client_free (Client *c);                   /* idempotent */
+void zis_client_open (lua_State *L);   /* metatables; table of core on top */
+
+/* zis_engine.c */
+void zis_engine_open (lua_State *L);   /* adds engine functions to core */
+void zis_engine_free (Client *c);      /* every slot and the multi */
+void zis_engine_cancel_all (Client *c);  /* every attempt; slots kept */
+int zis_engine_init (Client *c);       /* 0 on failure */
+void zis_free_secret (char **p);
+
+/* zis_json.c is declared in zis_json.h */
+
+#pragma GCC visibility pop
+
+#endif

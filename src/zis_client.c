@@ -1,0 +1,258 @@
+/*
+** zis_client.c: the client userdata.
+**
+** A client is a full userdata (metatable "zis.client") that owns, in C:
+** the curl multi handle and its attempt slots (zis_engine.c), the base
+** URL, the TLS and proxy settings, and the credentials.  Credentials live
+** only in C memory, as ready header lines, and are zeroed when freed: the
+** Lua layer hands over the parts once (core.new) and never builds a
+** string that holds a secret.  User value 1 is the Lua layer's state
+** table (options, hook, token function), traced by the GC, no registry
+** reference to forget.
+**
+** Lifetime rules (the reasons are in the comments below):
+**   core.new(cfg)            the userdata is created closed, armed with its
+**                            metatable, then given its resources;
+**   close / __gc / __close   one idempotent function; while a call is in
+**                            progress it is deferred to the call's end;
+**   core.begin_call / end_call  bracket every call of the Lua layer.
+*/
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zis.h"
+
+static char *dup_or_raise (lua_State *L, const char *s, size_t n) {
+  char *d = (char *)malloc(n + 1);
+  if (d == NULL) luaL_error(L, "zis: out of memory");
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+/* Reads cfg[k] as a string into C memory, or NULL when absent.
+** Stack: [-0, +0]. */
+static char *opt_strdup (lua_State *L, int cfg, const char *k) {
+  char *d = NULL;
+  if (lua_getfield(L, cfg, k) == LUA_TSTRING) {
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    d = dup_or_raise(L, s, n);
+  }
+  lua_pop(L, 1);
+  return d;
+}
+
+static double opt_number (lua_State *L, int cfg, const char *k, double dflt) {
+  double v = dflt;
+  if (lua_getfield(L, cfg, k) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static const char B64[] =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Returns malloc'd "Authorization: Basic <base64(s)>", or NULL. */
+static char *basic_header (const char *s, size_t n) {
+  static const char prefix[] = "Authorization: Basic ";
+  size_t plen = sizeof prefix - 1, i;
+  char *out = (char *)malloc(plen + 4 * ((n + 2) / 3) + 1), *o;
+  if (out == NULL) return NULL;
+  memcpy(out, prefix, plen);
+  o = out + plen;
+  for (i = 0; i + 2 < n; i += 3) {
+    unsigned v = ((unsigned char)s[i] << 16) | ((unsigned char)s[i+1] << 8)
+               | (unsigned char)s[i+2];
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63];
+    *o++ = B64[(v >> 6) & 63]; *o++ = B64[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned char)s[i] << 16;
+    if (i + 1 < n) v |= (unsigned char)s[i+1] << 8;
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63];
+    *o++ = (i + 1 < n) ? B64[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  *o = '\0';
+  return out;
+}
+
+/* Builds the Basic header from cfg.email, cfg.secret and cfg.basic_kind
+** ("token" gives "{email}/token:{secret}") in C memory, zeroing the
+** plain text after encoding it. */
+static void set_basic (lua_State *L, Client *c, int cfg) {
+  size_t ne, ns, n;
+  const char *email, *secret;
+  char *plain;
+  int token;
+  lua_getfield(L, cfg, "email");
+  lua_getfield(L, cfg, "secret");
+  lua_getfield(L, cfg, "basic_kind");
+  email = lua_tolstring(L, -3, &ne);
+  secret = lua_tolstring(L, -2, &ns);
+  if (email == NULL || secret == NULL) { lua_pop(L, 3); return; }
+  token = strcmp(luaL_optstring(L, -1, "token"), "password") != 0;
+  c->basic_kind = token ? "token" : "password";
+  n = ne + (token ? 7 : 1) + ns;
+  plain = (char *)malloc(n + 1);
+  if (plain == NULL) luaL_error(L, "zis: out of memory");
+  memcpy(plain, email, ne);
+  memcpy(plain + ne, token ? "/token:" : ":", token ? 7 : 1);
+  memcpy(plain + n - ns, secret, ns);
+  plain[n] = '\0';
+  c->basic_header = basic_header(plain, n);
+  zis_free_secret(&plain);
+  lua_pop(L, 3);
+  if (c->basic_header == NULL) luaL_error(L, "zis: out of memory");
+}
+
+/* Frees everything the client holds.  Idempotent. */
+void zis_client_free (Client *c) {
+  zis_engine_free(c);
+  zis_free_secret(&c->basic_header);
+  zis_free_secret(&c->bearer_header);
+  zis_free_secret(&c->proxy);  /* a proxy URL may carry a password */
+  free(c->base_url); c->base_url = NULL;
+  free(c->ca_file); c->ca_file = NULL;
+  free(c->ca_path); c->ca_path = NULL;
+  c->close_pending = 0;
+}
+
+Client *zis_check_client (lua_State *L, int idx) {
+  Client *c = (Client *)luaL_checkudata(L, idx, CLIENT_MT);
+  if (c->multi == NULL) luaL_error(L, "zis: client is closed");
+  return c;
+}
+
+/* close(), __gc and __close.  During a call (a hook or a token function
+** closing its own client, or a finalizer the GC runs inside the engine)
+** freeing now would pull the engine from under the call, so the close is
+** recorded and done when the call ends (core.end_call). */
+static int client_close (lua_State *L) {
+  Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->busy || c->in_c) c->close_pending = 1;
+  else zis_client_free(c);
+  return 0;
+}
+
+static const char *auth_kind (const Client *c) {
+  if (c->basic_header && c->oauth_kind)
+    return strcmp(c->basic_kind, "token") == 0 ? "token+oauth" : "password+oauth";
+  if (c->basic_header) return c->basic_kind;
+  return c->oauth_kind ? "oauth" : "none";
+}
+
+static int client_tostring (lua_State *L) {
+  Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->multi == NULL) lua_pushliteral(L, "zis.client (closed)");
+  else lua_pushfstring(L, "zis.client (%s, auth: %s)", c->base_url, auth_kind(c));
+  return 1;
+}
+
+/* core.new(cfg) -> client.  cfg was checked and bounded by the Lua layer
+** (lua/zis/init.lua); here it becomes C state.  cfg.state becomes user
+** value 1.  Owner first: the userdata exists, closed and armed with its
+** metatable, before anything is allocated, so a raise leaks nothing. */
+static int core_new (lua_State *L) {
+  Client *c;
+  int ud;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  c = (Client *)lua_newuserdatauv(L, sizeof(Client), 1);
+  memset(c, 0, sizeof *c);
+  ud = lua_gettop(L);
+  luaL_setmetatable(L, CLIENT_MT);
+  c->base_url = opt_strdup(L, 1, "base_url");
+  luaL_argcheck(L, c->base_url != NULL, 1, "base_url missing");
+  set_basic(L, c, 1);
+  lua_getfield(L, 1, "oauth_kind");
+  c->oauth_kind = lua_isstring(L, -1) ? (strcmp(lua_tostring(L, -1), "function") == 0 ? 2 : 1) : 0;
+  lua_pop(L, 1);
+  c->timeout_ms = (long)(opt_number(L, 1, "timeout", 60) * 1000 + 0.5);
+  c->connect_timeout_ms = (long)(opt_number(L, 1, "connect_timeout", 10) * 1000 + 0.5);
+  c->max_response = (curl_off_t)opt_number(L, 1, "max_response_bytes", 64.0 * 1024 * 1024);
+  /* a batch holds at most four responses' worth of bodies at once */
+  c->budget = (size_t)c->max_response * 4;
+  c->ca_file = opt_strdup(L, 1, "ca_file");
+  c->ca_path = opt_strdup(L, 1, "ca_path");
+  c->proxy = opt_strdup(L, 1, "proxy");
+  lua_getfield(L, 1, "state");
+  lua_setiuservalue(L, ud, 1);
+  if (!zis_engine_init(c)) {  /* last: now the client is open */
+    zis_client_free(c);
+    return luaL_error(L, "zis: curl_multi_init failed");
+  }
+  lua_settop(L, ud);
+  return 1;
+}
+
+/* core.state(client) -> the Lua layer's table (user value 1) */
+static int core_state (lua_State *L) {
+  luaL_checkudata(L, 1, CLIENT_MT);
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+/* core.begin_call(client): raises if the client is closed or a call is in
+** progress (a hook or token function calling its own client would have
+** its request mixed into the call that runs it), else marks it busy. */
+static int core_begin_call (lua_State *L) {
+  Client *c = zis_check_client(L, 1);
+  if (c->busy)
+    return luaL_error(L, "zis: client is busy: a hook or oauth_token function "
+                         "may not call the client that called it");
+  c->busy = 1;
+  return 0;
+}
+
+/* core.end_call(client): the call is over, however it ended: forgets any
+** attempt left, and does a close that was asked for meanwhile. */
+static int core_end_call (lua_State *L) {
+  Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
+  c->busy = 0;
+  if (c->multi != NULL && !c->in_c) zis_engine_cancel_all(c);
+  if (c->close_pending) zis_client_free(c);
+  return 0;
+}
+
+/* core.is_open(client) -> boolean */
+static int core_is_open (lua_State *L) {
+  Client *c = (Client *)luaL_testudata(L, 1, CLIENT_MT);
+  lua_pushboolean(L, c != NULL && c->multi != NULL && !c->close_pending);
+  return 1;
+}
+
+static const luaL_Reg client_meta[] = {
+  {"__gc", client_close},
+  {"__close", client_close},
+  {"__tostring", client_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg client_funcs[] = {
+  {"new", core_new},
+  {"state", core_state},
+  {"begin_call", core_begin_call},
+  {"end_call", core_end_call},
+  {"is_open", core_is_open},
+  {"close", client_close},
+  {NULL, NULL}
+};
+
+/* Creates the client metatable with a methods table as __index, sets
+** core.methods to it (the Lua layer fills it) and adds the functions.
+** Stack: [-0, +0]; the core table is on top. */
+void zis_client_open (lua_State *L) {
+  luaL_setfuncs(L, client_funcs, 0);
+  luaL_newmetatable(L, CLIENT_MT);      /* core, mt */
+  luaL_setfuncs(L, client_meta, 0);
+  lua_newtable(L);                      /* core, mt, methods */
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "close");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");       /* mt.__index = methods */
+  lua_setfield(L, -3, "methods");       /* core.methods = methods */
+  lua_pop(L, 1);                        /* core */
+}
