@@ -97,15 +97,6 @@ describe("zis.validate", function()
     assert.is_true((zis.validate(b)))
   end)
 
-  it("warns, without failing, when a resource key differs from properties.name", function()
-    local b = example()
-    b.resources.on_ticket = b.resources.on_ticket_created
-    b.resources.on_ticket_created = nil
-    local ok, problems = zis.validate(b)
-    assert.is_true(ok)
-    assert.same({ "resources.on_ticket.properties.name" }, paths(problems, "warning"))
-  end)
-
   it("flags references to another integration when told which one it is for", function()
     local ok, problems = zis.validate(example(), { integration = "other" })
     assert.is_false(ok)

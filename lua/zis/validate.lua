@@ -3,33 +3,90 @@
 -- ZIS accepts many bundles that then fail only at run time (zis-api.md
 -- sections 5 and 6).  This finds what can be found without the server:
 -- the template version, the name, the resource types, at least one flow
--- and one job spec, the flow language's state types, that StartAt and
--- every Next / Default / Choices[].Next names a state that exists, that a
--- flow can end, and that job spec flow_name and Action ActionName
--- references resolve within the bundle (or to zis:common:...).
+-- and one job spec, the flow language's state types and their fields,
+-- that StartAt and every Next / Default / Choices[].Next / Catch[].Next
+-- names a state that exists, that a flow can end, the shape of Choice
+-- rules, Catch and Retry blocks, HTTP action definitions, and that job
+-- spec flow_name and Action ActionName references resolve within the
+-- bundle (or to zis:common:...).
 --
--- Every problem names its JSON path (arrays 1-based, as Lua indexes them)
--- and says what to do; warnings are problems that do not stop an upload.
+-- The rule it keeps: every shape Zendesk documents passes without an
+-- error or a warning (spec/fixtures/bundles/ is the corpus that holds it
+-- to that).  Errors are what ZIS refuses or what cannot work; warnings
+-- are what Zendesk's documentation says ZIS ignores or advises against.
+--
+-- Every problem is {severity =, path =, message =}.  path is the JSON path
+-- of the offending value: keys joined with ".", a key that is not made
+-- of letters, digits, "_" and "-" written as ["key"] (JSON-quoted), array
+-- indexes 1-based in brackets.  A problem inside a state always starts
+-- with that state's own path (...definition.States.A, or
+-- ...States.Each.Iterator.States.In for a Map's inner state), so tools
+-- can mark the state.
 
 local zis_core = require "zis.core"
 
-local ipairs, pairs, type, tostring, sort, format =
-      ipairs, pairs, type, tostring, table.sort, string.format
+local error, getmetatable, ipairs, next, pairs, setmetatable, tostring, type =
+      error, getmetatable, ipairs, next, pairs, setmetatable, tostring, type
+local concat, sort, format, mtype = table.concat, table.sort, string.format, math.type
+local encode_json, null = zis_core.encode_json, zis_core.null
 
 local TEMPLATE_VERSION = "2019-10-14"
+-- ZIS::Config is accepted without checks: the lead's brief names it, but
+-- Zendesk's pages document only the three others (see docs/manual.md).
 local RESOURCE_TYPES = { ["ZIS::Flow"] = "flow", ["ZIS::Action::Http"] = "action",
-                         ["ZIS::JobSpec"] = "job_spec" }
+                         ["ZIS::JobSpec"] = "job_spec", ["ZIS::Config"] = "config" }
 local STATE_TYPES = { Action = true, Choice = true, Map = true, Wait = true,
                       Succeed = true, Fail = true, Pass = true }
 local UNSUPPORTED = { Task = "use an Action state", Parallel = "ZIS has no Parallel state" }
 -- states that must say where to go next, or End = true
 local NEEDS_NEXT = { Action = true, Map = true, Wait = true, Pass = true }
+-- states that may not name a Next (or End) of their own
+local NO_NEXT = { Succeed = true, Fail = true, Choice = true }
+-- states that take Catch and Retry (ZIS: "Action and Map states")
+local CATCHES = { Action = true, Map = true }
+-- HTTP methods of a custom action (zis-custom-actions: supported values)
+local METHODS = { GET = true, HEAD = true, PUT = true, POST = true, DELETE = true,
+                  OPTIONS = true, PATCH = true, TRACE = true }
+
+-- Choice comparisons ZIS supports (choice-state: "Supported Choice types"),
+-- with the JSON type of their operand; "path" is a reference path ($...).
+local COMPARISONS = {
+  StringEquals = "string", StringLessThan = "string", StringGreaterThan = "string",
+  StringLessThanEquals = "string", StringGreaterThanEquals = "string",
+  NumericEquals = "number", NumericLessThan = "number", NumericGreaterThan = "number",
+  NumericLessThanEquals = "number", NumericGreaterThanEquals = "number",
+  BooleanEquals = "boolean",
+  TimestampEquals = "string", TimestampLessThan = "string", TimestampGreaterThan = "string",
+  TimestampLessThanEquals = "string", TimestampGreaterThanEquals = "string",
+  IsPresent = "boolean", IsNull = "boolean",
+  StringEqualsPath = "path", NumericEqualsPath = "path", NumericLessThanPath = "path",
+  NumericGreaterThanPath = "path", NumericLessThanEqualsPath = "path",
+  NumericGreaterThanEqualsPath = "path", BooleanEqualsPath = "path",
+}
+-- Amazon States Language comparisons that ZIS's table leaves out
+local ASL_ONLY = {
+  StringMatches = true, IsString = true, IsNumeric = true, IsBoolean = true, IsTimestamp = true,
+  StringLessThanPath = true, StringGreaterThanPath = true, StringLessThanEqualsPath = true,
+  StringGreaterThanEqualsPath = true, TimestampEqualsPath = true, TimestampLessThanPath = true,
+  TimestampGreaterThanPath = true, TimestampLessThanEqualsPath = true,
+  TimestampGreaterThanEqualsPath = true,
+}
+local LOGICAL = { And = true, Or = true, Not = true }
+-- the options validate understands, and their types
+local OPTIONS = { integration = "string" }
 
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
   sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   return keys
+end
+
+-- One step of a JSON path: .key, or ["key"] when the key has other characters.
+local function seg(key)
+  key = tostring(key)
+  if key:match("^[%w_%-]+$") then return "." .. key end
+  return "[" .. encode_json(key) .. "]"
 end
 
 local function is_object(v)
@@ -44,6 +101,21 @@ end
 
 local function nonempty_string(v)
   return type(v) == "string" and v ~= ""
+end
+
+local function is_path(v)
+  return type(v) == "string" and v:sub(1, 1) == "$"
+end
+
+-- A whole number (a JSON integer, or a float with no fraction).
+local function whole(v)
+  return mtype(v) == "integer" or (mtype(v) == "float" and v == v // 1)
+end
+
+local function json_type(v)
+  if v == null then return "null" end
+  if type(v) == "table" then return is_object(v) and "object" or "array" end
+  return type(v)
 end
 
 -- Splits "zis:{integration}:{kind}:{name}".
@@ -86,7 +158,149 @@ end
 
 function Checker:defined(kind)
   local names = sorted_keys(self.names[kind])
-  return #names > 0 and table.concat(names, ", ") or "none"
+  return #names > 0 and concat(names, ", ") or "none"
+end
+
+-- InputPath, OutputPath, ResultPath, ItemsPath...: a reference path, or
+-- null where Amazon States Language allows it (discard).
+function Checker:check_path(path, v, nullable)
+  if v == nil or (nullable and v == null) then return end
+  if not is_path(v) then
+    self:error(path, format("must be a reference path starting with $%s (got %s)",
+                            nullable and ", or null" or "", json_type(v)))
+  end
+end
+
+function Checker:check_object(path, v)
+  if v ~= nil and not is_object(v) then
+    self:error(path, format("must be an object (got %s)", json_type(v)))
+  end
+end
+
+-- ErrorEquals of a Catch or Retry: a non-empty array of error names.
+function Checker:check_error_names(path, names, catch)
+  if not is_array(names) or #names == 0 then
+    self:error(path, "must be a non-empty array of error names, e.g. [\"States.ALL\"]")
+    return
+  end
+  for i, n in ipairs(names) do
+    if not nonempty_string(n) then
+      self:error(format("%s[%d]", path, i), "must be an error name (a string)")
+    elseif catch and n ~= "States.ALL" then
+      self:warning(format("%s[%d]", path, i), format("ZIS matches only \"States.ALL\" in a Catch; " ..
+                   "'%s' never matches", n))
+    end
+  end
+end
+
+-- A number field of a Retry: whole (or not), at least lo, at most hi.
+function Checker:check_number(path, v, is_whole, lo, hi)
+  if v == nil then return end
+  if mtype(v) == nil or (is_whole and not whole(v)) or v < lo or (hi and v > hi) then
+    self:error(path, format("must be %s from %s%s (got %s)", is_whole and "a whole number" or "a number",
+               tostring(lo), hi and (" to " .. hi) or " up", mtype(v) and tostring(v) or json_type(v)))
+  end
+end
+
+-- Catch: [{ErrorEquals, Next, ResultPath?}], on Action and Map states.
+function Checker:check_catch(sp, s, target)
+  local c = s.Catch
+  if c == nil then return end
+  if not CATCHES[s.Type] then
+    self:warning(sp .. ".Catch", "ZIS handles Catch on Action and Map states only")
+  end
+  if not is_array(c) or #c == 0 then
+    self:error(sp .. ".Catch", "must be a non-empty array of catchers {ErrorEquals, Next}")
+    return
+  end
+  for i, catcher in ipairs(c) do
+    local cp = format("%s.Catch[%d]", sp, i)
+    if not is_object(catcher) then
+      self:error(cp, "must be an object {ErrorEquals, Next, ResultPath}")
+    else
+      self:check_error_names(cp .. ".ErrorEquals", catcher.ErrorEquals, true)
+      target(cp .. ".Next", catcher.Next)
+      self:check_path(cp .. ".ResultPath", catcher.ResultPath, true)
+    end
+  end
+end
+
+-- Retry: [{ErrorEquals, IntervalSeconds?, MaxAttempts?, BackoffRate?, ...}],
+-- with Amazon States Language's ranges.
+function Checker:check_retry(sp, s)
+  local r = s.Retry
+  if r == nil then return end
+  if not CATCHES[s.Type] then
+    self:warning(sp .. ".Retry", "ZIS handles Retry on Action and Map states only")
+  end
+  if not is_array(r) or #r == 0 then
+    self:error(sp .. ".Retry", "must be a non-empty array of retriers {ErrorEquals, ...}")
+    return
+  end
+  for i, retrier in ipairs(r) do
+    local rp = format("%s.Retry[%d]", sp, i)
+    if not is_object(retrier) then
+      self:error(rp, "must be an object {ErrorEquals, IntervalSeconds, MaxAttempts, BackoffRate}")
+    else
+      self:check_error_names(rp .. ".ErrorEquals", retrier.ErrorEquals, false)
+      self:check_number(rp .. ".IntervalSeconds", retrier.IntervalSeconds, true, 1, 99999999)
+      self:check_number(rp .. ".MaxAttempts", retrier.MaxAttempts, true, 0, 99999999)
+      self:check_number(rp .. ".BackoffRate", retrier.BackoffRate, false, 1)
+      self:check_number(rp .. ".MaxDelaySeconds", retrier.MaxDelaySeconds, true, 1, 31622400)
+      local j = retrier.JitterStrategy
+      if j ~= nil and j ~= "FULL" and j ~= "NONE" then
+        self:error(rp .. ".JitterStrategy", "must be \"FULL\" or \"NONE\"")
+      end
+    end
+  end
+end
+
+-- One Choice rule: a comparison {Variable, <operator>} or And/Or/Not.
+-- Only a top-level rule (directly in Choices) takes Next.
+function Checker:check_rule(rp, rule, top, target)
+  if not is_object(rule) then
+    self:error(rp, "must be an object")
+    return
+  end
+  if top then
+    target(rp .. ".Next", rule.Next)
+  elseif rule.Next ~= nil then
+    self:error(rp .. ".Next", "only a rule directly in Choices takes Next, not one inside And/Or/Not")
+  end
+  local ops = {}
+  for _, k in ipairs(sorted_keys(rule)) do
+    if COMPARISONS[k] or LOGICAL[k] then ops[#ops + 1] = k
+    elseif ASL_ONLY[k] then
+      self:error(rp .. seg(k), format("'%s' is not a comparison ZIS supports (see the Choice " ..
+                 "state's supported types)", k))
+      ops[#ops + 1] = k
+    end
+  end
+  if #ops ~= 1 then
+    self:error(rp, #ops == 0 and "needs a comparison (StringEquals, NumericGreaterThan, IsPresent, ...) " ..
+               "or And, Or, Not" or "must hold exactly one comparison or And/Or/Not, not " .. concat(ops, " and "))
+    return
+  end
+  local op, v = ops[1], rule[ops[1]]
+  if op == "And" or op == "Or" then
+    if not is_array(v) or #v == 0 then
+      self:error(rp .. "." .. op, "must be a non-empty array of rules")
+    else
+      for i, sub in ipairs(v) do self:check_rule(format("%s.%s[%d]", rp, op, i), sub, false, target) end
+    end
+  elseif op == "Not" then
+    self:check_rule(rp .. ".Not", v, false, target)
+  elseif COMPARISONS[op] then
+    if not is_path(rule.Variable) then
+      self:error(rp .. ".Variable", "is required: the reference path ($...) of the value to compare")
+    end
+    local want = COMPARISONS[op]
+    if want == "path" then
+      if not is_path(v) then self:error(rp .. "." .. op, "must be a reference path starting with $") end
+    elseif json_type(v) ~= want then
+      self:error(rp .. "." .. op, format("must be a %s (got %s)", want, json_type(v)))
+    end
+  end
 end
 
 -- A state machine: {StartAt, States}, for a flow or a Map's Iterator.
@@ -100,62 +314,28 @@ function Checker:check_machine(path, def)
     self:error(path .. ".States", "must be an object with at least one state")
     return
   end
+  local list = concat(sorted_keys(states), ", ")
   if not nonempty_string(def.StartAt) then
     self:error(path .. ".StartAt", "is required: the name of the first state")
   elseif states[def.StartAt] == nil then
-    self:error(path .. ".StartAt", format("names no state ('%s'); states: %s",
-               def.StartAt, table.concat(sorted_keys(states), ", ")))
+    self:error(path .. ".StartAt", format("names no state ('%s'); states: %s", def.StartAt, list))
   end
   local terminal = false
   local function target(p, name)
     if not nonempty_string(name) then
       self:error(p, "must name a state")
     elseif states[name] == nil then
-      self:error(p, format("names no state ('%s'); states: %s", name,
-                 table.concat(sorted_keys(states), ", ")))
+      self:error(p, format("names no state ('%s'); states: %s", name, list))
     end
   end
   for _, name in ipairs(sorted_keys(states)) do
-    local s, sp = states[name], path .. ".States." .. tostring(name)
+    local s, sp = states[name], path .. ".States" .. seg(name)
     if not is_object(s) then
       self:error(sp, "must be an object")
     else
+      self:check_state(sp, s, target)
       local t = s.Type
-      if UNSUPPORTED[t] then
-        self:error(sp .. ".Type", format("'%s' is not supported by ZIS: %s", t, UNSUPPORTED[t]))
-      elseif not STATE_TYPES[t] then
-        self:error(sp .. ".Type", format("must be one of Action, Choice, Map, Wait, Succeed, " ..
-                                         "Fail, Pass (got %s)", tostring(t)))
-      end
       if t == "Succeed" or t == "Fail" or s.End == true then terminal = true end
-      if s.Next ~= nil then target(sp .. ".Next", s.Next) end
-      if NEEDS_NEXT[t] and s.Next == nil and s.End ~= true then
-        self:error(sp, "needs Next (the state that follows) or End = true")
-      end
-      if t == "Choice" then
-        if not is_array(s.Choices) or #s.Choices == 0 then
-          self:error(sp .. ".Choices", "must be a non-empty array of rules")
-        else
-          for i, rule in ipairs(s.Choices) do
-            local rp = format("%s.Choices[%d]", sp, i)
-            if not is_object(rule) then self:error(rp, "must be an object")
-            else target(rp .. ".Next", rule.Next) end
-          end
-        end
-        if s.Default ~= nil then target(sp .. ".Default", s.Default) end
-      elseif t == "Action" then
-        self:check_ref(sp .. ".ActionName", s.ActionName, "action", "ActionName")
-      elseif t == "Wait" then
-        if s.Timestamp ~= nil or s.TimestampPath ~= nil then
-          self:error(sp, "ZIS Wait takes only Seconds or SecondsPath, not a timestamp")
-        elseif s.Seconds == nil and s.SecondsPath == nil then
-          self:error(sp, "needs Seconds or SecondsPath")
-        end
-      elseif t == "Map" then
-        if s.MaxConcurrency ~= nil then self:error(sp .. ".MaxConcurrency", "is not supported by ZIS") end
-        if s.Parameters ~= nil then self:error(sp .. ".Parameters", "is not supported by ZIS in a Map") end
-        self:check_machine(sp .. ".Iterator", s.Iterator)
-      end
     end
   end
   if not terminal then
@@ -163,12 +343,172 @@ function Checker:check_machine(path, def)
   end
 end
 
+-- One state: its type, its transitions, its common fields, then the
+-- fields of its type.  target(path, name) checks a transition.
+function Checker:check_state(sp, s, target)
+  local t = s.Type
+  if UNSUPPORTED[t] then
+    self:error(sp .. ".Type", format("'%s' is not supported by ZIS: %s", t, UNSUPPORTED[t]))
+  elseif not STATE_TYPES[t] then
+    self:error(sp .. ".Type", format("must be one of Action, Choice, Map, Wait, Succeed, " ..
+                                     "Fail, Pass (got %s)", tostring(t)))
+  end
+  -- transitions
+  if s.End ~= nil and s.End ~= true then
+    self:error(sp .. ".End", "must be true when present (leave it out otherwise)")
+  end
+  if NO_NEXT[t] then
+    if s.Next ~= nil then self:error(sp .. ".Next", format("a %s state takes no Next", t)) end
+    if s.End ~= nil then self:error(sp .. ".End", format("a %s state takes no End", t)) end
+  else
+    if s.Next ~= nil then target(sp .. ".Next", s.Next) end
+    if s.Next ~= nil and s.End == true then
+      self:error(sp, "has both Next and End: keep one")
+    elseif NEEDS_NEXT[t] and s.Next == nil and s.End ~= true then
+      self:error(sp, "needs Next (the state that follows) or End = true")
+    end
+  end
+  -- fields most states share
+  if s.Comment ~= nil and type(s.Comment) ~= "string" then
+    self:error(sp .. ".Comment", "must be a string")
+  end
+  self:check_path(sp .. ".InputPath", s.InputPath, true)
+  self:check_path(sp .. ".OutputPath", s.OutputPath, true)
+  self:check_path(sp .. ".ResultPath", s.ResultPath, true)
+  self:check_object(sp .. ".ResultSelector", s.ResultSelector)
+  self:check_catch(sp, s, target)
+  self:check_retry(sp, s)
+  -- fields of each type
+  if t == "Choice" then
+    if not is_array(s.Choices) or #s.Choices == 0 then
+      self:error(sp .. ".Choices", "must be a non-empty array of rules")
+    else
+      for i, rule in ipairs(s.Choices) do
+        self:check_rule(format("%s.Choices[%d]", sp, i), rule, true, target)
+      end
+    end
+    if s.Default ~= nil then target(sp .. ".Default", s.Default) end
+  elseif t == "Action" then
+    self:check_ref(sp .. ".ActionName", s.ActionName, "action", "ActionName")
+    self:check_object(sp .. ".Parameters", s.Parameters)
+  elseif t == "Pass" then
+    self:check_object(sp .. ".Parameters", s.Parameters)
+  elseif t == "Wait" then
+    if s.Timestamp ~= nil or s.TimestampPath ~= nil then
+      self:error(sp, "ZIS Wait takes only Seconds or SecondsPath, not a timestamp")
+    elseif s.Seconds == nil and s.SecondsPath == nil then
+      self:error(sp, "needs Seconds or SecondsPath")
+    elseif s.Seconds ~= nil and s.SecondsPath ~= nil then
+      self:error(sp, "takes Seconds or SecondsPath, not both")
+    else
+      self:check_number(sp .. ".Seconds", s.Seconds, true, 0)
+      self:check_path(sp .. ".SecondsPath", s.SecondsPath, false)
+    end
+  elseif t == "Map" then
+    if s.MaxConcurrency ~= nil then self:error(sp .. ".MaxConcurrency", "is not supported by ZIS") end
+    if s.Parameters ~= nil then self:error(sp .. ".Parameters", "is not supported by ZIS in a Map") end
+    self:check_path(sp .. ".ItemsPath", s.ItemsPath, false)
+    self:check_machine(sp .. ".Iterator", s.Iterator)
+  elseif t == "Fail" then
+    for _, f in ipairs{ "Error", "Cause" } do
+      if s[f] == nil then
+        self:warning(sp .. "." .. f, "is missing: Zendesk's docs make Error and Cause mandatory " ..
+                     "(Cause is what the integration log shows)")
+      elseif type(s[f]) ~= "string" then
+        self:error(sp .. "." .. f, "must be a string")
+      end
+    end
+  elseif t == "Succeed" then
+    if s.Message ~= nil and type(s.Message) ~= "string" then
+      self:error(sp .. ".Message", "must be a string")
+    end
+  end
+end
+
+-- headers or queryParams of an HTTP action: [{key, value | value.$}].
+function Checker:check_pairs(path, list)
+  if list == nil then return end
+  if not is_array(list) then
+    self:error(path, format("must be an array of {key, value} objects (got %s)", json_type(list)))
+    return
+  end
+  for i, pair in ipairs(list) do
+    local pp = format("%s[%d]", path, i)
+    if not is_object(pair) then
+      self:error(pp, "must be an object {key, value} or {key, value.$}")
+    else
+      if not nonempty_string(pair.key) then self:error(pp .. ".key", "is required: a non-empty string") end
+      if pair.value == nil and pair["value.$"] == nil then
+        self:error(pp, "needs value or value.$")
+      elseif pair["value.$"] ~= nil and type(pair["value.$"]) ~= "string" then
+        self:error(pp .. "[\"value.$\"]", "must be a string: a reference path or a {{$...}} template")
+      end
+    end
+  end
+end
+
+-- The definition of a ZIS::Action::Http.
+function Checker:check_http(dp, d)
+  if not is_object(d) then
+    self:error(dp, "must be an object with method and url (or path and connectionName)")
+    return
+  end
+  if not nonempty_string(d.method) then
+    self:error(dp .. ".method", "is required (GET, POST, ...)")
+  elseif not METHODS[d.method:upper()] then
+    self:error(dp .. ".method", format("'%s' is not a method ZIS supports (GET, HEAD, PUT, POST, " ..
+                                       "DELETE, OPTIONS, PATCH, TRACE)", d.method))
+  end
+  local has_url = d.url ~= nil or d["url.$"] ~= nil
+  local has_path = d.path ~= nil or d["path.$"] ~= nil
+  if not has_url and not has_path then
+    self:error(dp, "needs url or url.$ (a full URL), or path or path.$ with connectionName " ..
+                   "(a path on the connection's host)")
+  end
+  for _, k in ipairs{ "url", "url.$", "path", "path.$", "connectionName" } do
+    if d[k] ~= nil and not nonempty_string(d[k]) then
+      self:error(dp .. seg(k), "must be a non-empty string")
+    end
+  end
+  if has_path and not has_url and d.connectionName == nil then
+    self:warning(dp, "path without connectionName: ZIS takes the host of a path from the named connection")
+  end
+  self:check_pairs(dp .. ".headers", d.headers)
+  self:check_pairs(dp .. ".queryParams", d.queryParams)
+  for _, k in ipairs{ "headers.$", "queryParams.$", "requestBody.$" } do
+    if d[k] ~= nil and type(d[k]) ~= "string" then
+      self:error(dp .. seg(k), "must be a string: a reference path ($...)")
+    end
+  end
+end
+
+-- Raises on a second argument validate cannot use, naming it.
+local function check_options(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error("bad argument #2 to 'validate' (table or nil expected, got " .. type(opts) .. ")", 3)
+  end
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then
+      error(format("bad argument #2 to 'validate' (unknown option '%s'; known: integration)",
+                   tostring(k)), 3)
+    elseif type(v) ~= want then
+      error(format("bad argument #2 to 'validate' (option '%s' must be a %s, got %s)", k, want,
+                   type(v)), 3)
+    end
+  end
+  return opts
+end
+
 --- zis.validate(bundle [, opts]) -> ok, problems
--- bundle: a table or a JSON string.  opts.integration: the integration the
--- bundle is for (its references must name it).  ok is false when any
--- problem is an error; problems lists errors and warnings, each
--- {severity =, path =, message =}, in a stable order.
+-- bundle: a table or a JSON string.  opts: nil, or {integration = name}:
+-- the integration the bundle is for (its references must name it); any
+-- other key raises.  ok is false when any problem is an error; problems
+-- lists errors and then warnings, each {severity =, path =, message =},
+-- sorted by path.
 local function validate(bundle, opts)
+  opts = check_options(opts)
   if type(bundle) == "string" then
     local decoded, why = zis_core.decode_json(bundle)
     if decoded == nil then
@@ -179,9 +519,8 @@ local function validate(bundle, opts)
   if type(bundle) ~= "table" then
     error("bad argument #1 to 'validate' (table or JSON string expected, got " .. type(bundle) .. ")", 2)
   end
-  opts = opts or {}
   local c = setmetatable({ problems = {}, errors = 0, integrations = {},
-                           names = { flow = {}, action = {}, job_spec = {} } }, Checker)
+                           names = { flow = {}, action = {}, job_spec = {}, config = {} } }, Checker)
   if bundle.zis_template_version ~= TEMPLATE_VERSION then
     c:error("zis_template_version", format("must be \"%s\" (got %s)", TEMPLATE_VERSION,
                                            tostring(bundle.zis_template_version)))
@@ -208,9 +547,9 @@ local function validate(bundle, opts)
       c.names[kind][r.properties.name] = key
     end
   end
-  local count = { flow = 0, action = 0, job_spec = 0 }
+  local count = { flow = 0, action = 0, job_spec = 0, config = 0 }
   for _, key in ipairs(keys) do
-    local r, rp = resources[key], "resources." .. tostring(key)
+    local r, rp = resources[key], "resources" .. seg(key)
     if not is_object(r) then
       c:error(rp, "must be an object with type and properties")
     else
@@ -221,13 +560,15 @@ local function validate(bundle, opts)
                                       tostring(r.type)))
       elseif not is_object(p) then
         c:error(rp .. ".properties", "must be an object")
-      else
+      elseif kind ~= "config" then
         count[kind] = count[kind] + 1
         if not nonempty_string(p.name) then
           c:error(rp .. ".properties.name", "is required")
-        elseif p.name ~= key then
-          c:warning(rp .. ".properties.name", format("'%s' differs from the resource key '%s'; " ..
-            "keep them equal (tools that map job specs back to bundles assume it)", p.name, key))
+        elseif kind == "action" and p.name ~= key then
+          -- Zendesk requires it for actions only (zis-custom-actions:
+          -- "Must match the key for the resource").
+          c:error(rp .. ".properties.name", format("'%s' differs from the resource key '%s': " ..
+            "an action's name must match its key", p.name, key))
         end
         if kind == "flow" then
           c:check_machine(rp .. ".properties.definition", p.definition)
@@ -239,17 +580,7 @@ local function validate(bundle, opts)
           end
           c:check_ref(rp .. ".properties.flow_name", p.flow_name, "flow", "flow_name")
         elseif kind == "action" then
-          local d = p.definition
-          if not is_object(d) then
-            c:error(rp .. ".properties.definition", "must be an object with method and url")
-          else
-            if not nonempty_string(d.method) then
-              c:error(rp .. ".properties.definition.method", "is required (GET, POST, ...)")
-            end
-            if d.url == nil and d["url.$"] == nil then
-              c:error(rp .. ".properties.definition", "needs url or url.$")
-            end
-          end
+          c:check_http(rp .. ".properties.definition", p.definition)
         end
       end
     end
@@ -267,7 +598,8 @@ local function validate(bundle, opts)
   end
   sort(c.problems, function(a, b)
     if a.severity ~= b.severity then return a.severity == "error" end
-    return a.path < b.path
+    if a.path ~= b.path then return a.path < b.path end
+    return a.message < b.message
   end)
   return c.errors == 0, c.problems
 end
