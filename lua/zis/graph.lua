@@ -196,7 +196,8 @@ local function targets(s)
   if s.Type == "Choice" and is_list(s.Choices) then
     for _, rule in ipairs(s.Choices) do
       if is_object(rule) and rule.Next ~= nil then
-        out[#out + 1] = { rule.Next, shorten(clean(condition(rule)), 48), "choice" }
+        -- one line: a newline inside a compared string shows as ␤
+        out[#out + 1] = { rule.Next, shorten(clean(condition(rule)):gsub("\n", "␤"), 48), "choice" }
       end
     end
     if s.Default ~= nil then out[#out + 1] = { s.Default, "default", "choice" } end
@@ -465,16 +466,15 @@ end
 ---------------------------------------------------------------------------
 
 -- A Mermaid quoted label: Mermaid reads #name; and #123; as entities,
--- renders labels as HTML, and treats ` as the start of Markdown; so #
--- goes first (to #35;), then the characters Mermaid or HTML would read
--- (" < > & ` | ; and the brackets) become entities, and newlines <br>.
-local MERMAID_ENTITY = { ['"'] = "#quot;", ["<"] = "#lt;", [">"] = "#gt;", ["&"] = "#amp;",
-                         ["`"] = "#96;", ["|"] = "#124;", [";"] = "#59;", ["["] = "#91;",
-                         ["]"] = "#93;", ["{"] = "#123;", ["}"] = "#125;", ["("] = "#40;",
-                         [")"] = "#41;" }
+-- renders labels as HTML, and treats ` as the start of Markdown; so in one
+-- pass # and the characters Mermaid or HTML would read (" < > & ` | ; and
+-- the brackets) become entities, and newlines <br>.
+local MERMAID_ENTITY = { ["#"] = "#35;", ['"'] = "#quot;", ["<"] = "#lt;", [">"] = "#gt;",
+                         ["&"] = "#amp;", ["`"] = "#96;", ["|"] = "#124;", [";"] = "#59;",
+                         ["["] = "#91;", ["]"] = "#93;", ["{"] = "#123;", ["}"] = "#125;",
+                         ["("] = "#40;", [")"] = "#41;", ["\n"] = "<br>" }
 local function mermaid_string(s)
-  s = s:gsub("#", "#35;"):gsub('["<>&`|;%[%]{}()]', MERMAID_ENTITY):gsub("\n", "<br>")
-  return '"' .. s .. '"'
+  return '"' .. s:gsub('[#"<>&`|;%[%]{}()\n]', MERMAID_ENTITY) .. '"'
 end
 
 -- open, close: the node shape for each state type
@@ -552,6 +552,7 @@ end
 local graph = {}
 
 local WRITERS = { dot = to_dot, mermaid = to_mermaid }
+local FORMATS = { dot = true, mermaid = true, svg = true, png = true }
 
 local function decode(bundle)
   if type(bundle) == "string" then
@@ -563,11 +564,51 @@ local function decode(bundle)
   return bundle
 end
 
---- graph.diagram(bundle [, opts]) -> text | nil, message
--- bundle: a table or JSON text.  opts.format: "dot" (default) or
--- "mermaid"; opts.validate = false leaves zis.validate's findings out;
--- opts.integration is passed to zis.validate.  Misuse raises; text that
--- is not a JSON object returns nil, message.
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local INSTALL_HINT = "Graphviz's dot is not installed; install it with `apt-get install graphviz` " ..
+                     "(Debian, Ubuntu), `dnf install graphviz` or `brew install graphviz`, or use " ..
+                     "--format dot or --format mermaid"
+
+-- DOT through Graphviz's dot, to SVG or PNG bytes.  io.popen goes one
+-- way only, so the DOT text goes through a temporary file, and so do
+-- dot's complaints.
+local function run_dot(text, fmt, dot)
+  if not os.execute("command -v " .. quote(dot) .. " >/dev/null 2>&1") then
+    return nil, "--format " .. fmt .. ": " .. INSTALL_HINT, "usage"
+  end
+  local input, errors = os.tmpname(), os.tmpname()
+  local f = assert(io.open(input, "wb"))
+  f:write(text)
+  f:close()
+  local p = assert(io.popen(format("%s -T%s %s 2>%s", quote(dot), fmt, quote(input), quote(errors)), "r"))
+  local out = p:read("a")
+  local ok = p:close()
+  local e = io.open(errors, "rb")
+  local message = e and e:read("a"):gsub("%s+$", "") or ""
+  if e then e:close() end
+  os.remove(input)
+  os.remove(errors)
+  if not ok or out == "" then
+    return nil, "dot failed: " .. (message ~= "" and message or "no output"), "error"
+  end
+  return out
+end
+
+-- bundle (decoded) -> text | nil, message, code
+local function produce(b, opts, fmt)
+  local model = build(b, opts)
+  if WRITERS[fmt] then return WRITERS[fmt](model) end
+  return run_dot(to_dot(model), fmt, type(opts.dot) == "string" and opts.dot or "dot")
+end
+
+--- zis.graph(bundle [, opts]) -> text | nil, message
+-- bundle: a table or JSON text.  opts.format: "dot" (default), "mermaid",
+-- "svg" or "png" (these two run Graphviz's dot: opts.dot, default "dot"
+-- on PATH); opts.validate = false leaves zis.validate's findings out;
+-- opts.integration is passed to zis.validate.  Misuse (a bundle that is
+-- neither a table nor a string, an unknown format) raises; text that is
+-- not a JSON object, or a missing or failing dot, returns nil, message.
 local function diagram(bundle, opts, level)
   if type(bundle) ~= "string" and type(bundle) ~= "table" then
     error("bad argument #1 to 'graph' (table or JSON string expected, got " .. type(bundle) .. ")", level)
@@ -576,59 +617,32 @@ local function diagram(bundle, opts, level)
     error("bad argument #2 to 'graph' (table expected, got " .. type(opts) .. ")", level)
   end
   opts = opts or {}
-  local writer = WRITERS[opts.format or "dot"]
-  if not writer then
-    error("bad argument #2 to 'graph' (format must be \"dot\" or \"mermaid\", got " ..
-          tostring(opts.format) .. ")", level)
+  local fmt = opts.format or "dot"
+  if not FORMATS[fmt] then
+    error("bad argument #2 to 'graph' (format must be dot, mermaid, svg or png, got " ..
+          tostring(fmt) .. ")", level)
   end
   local b, why = decode(bundle)
   if not b then return nil, why end
-  return writer(build(b, opts))
+  local out, message = produce(b, opts, fmt)
+  return out, message
 end
 function graph.diagram(bundle, opts) return diagram(bundle, opts, 3) end
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local INSTALL_HINT = "Graphviz's dot is not installed; install it with `apt-get install graphviz` " ..
-                     "(Debian, Ubuntu), `dnf install graphviz` or `brew install graphviz`, or use " ..
-                     "--format dot or --format mermaid"
-
---- graph.render(bundle, {format =, dot =}) -> text | nil, message, code
--- What `zis graph` does, without raising: format "dot" (default),
--- "mermaid", "svg" or "png"; svg and png run Graphviz's dot (opts.dot:
--- the program, default "dot" on PATH).  code is "usage" for an unknown
--- format or a missing dot (the message says how to install it), "error"
--- for a bundle that is not JSON or a dot that fails.
+--- graph.render(bundle, {format =, dot =, ...}) -> text | nil, message, code
+-- What `zis graph` does: as zis.graph, but it never raises.  code is
+-- "usage" for an unknown format or a missing dot (the message says how to
+-- install it: exit 2), "error" for a bundle that is not JSON or a dot
+-- that fails (exit 1).
 function graph.render(bundle, opts)
   opts = type(opts) == "table" and opts or {}
   local fmt = opts.format or "dot"
-  if WRITERS[fmt] == nil and fmt ~= "svg" and fmt ~= "png" then
+  if not FORMATS[fmt] then
     return nil, "unknown format '" .. tostring(fmt) .. "': use dot, mermaid, svg or png", "usage"
   end
   local b, why = decode(bundle)
   if not b then return nil, why, "error" end
-  if WRITERS[fmt] then return WRITERS[fmt](build(b, opts)) end
-  local dot = type(opts.dot) == "string" and opts.dot or "dot"
-  if not os.execute("command -v " .. quote(dot) .. " >/dev/null 2>&1") then
-    return nil, "--format " .. fmt .. ": " .. INSTALL_HINT, "usage"
-  end
-  local input, errors = os.tmpname(), os.tmpname()
-  local f = assert(io.open(input, "wb"))
-  f:write(to_dot(build(b, opts)))
-  f:close()
-  local p = assert(io.popen(format("%s -T%s %s 2>%s", quote(dot), fmt, quote(input), quote(errors)), "r"))
-  local out = p:read("a")
-  local ok = p:close()
-  local e = io.open(errors, "rb")
-  local message = e and e:read("a") or ""
-  if e then e:close() end
-  os.remove(input)
-  os.remove(errors)
-  if not ok or out == "" then
-    return nil, "dot failed: " .. (message:gsub("%s+$", "") ~= "" and message:gsub("%s+$", "") or "no output"),
-           "error"
-  end
-  return out
+  return produce(b, opts, fmt)
 end
 
 -- zis.graph(bundle, opts) is graph.diagram; graph.render is for the command.

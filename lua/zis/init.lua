@@ -366,6 +366,7 @@ methods.job_specs = pager(methods.list_job_specs, "job_specs")
 ---------------------------------------------------------------------------
 
 zis.validate = require "zis.validate"
+zis.graph = require "zis.graph"
 methods.deploy = require "zis.deploy"
 methods.export = require "zis.export"
 
