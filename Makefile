@@ -98,7 +98,7 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bench bin/zis-mock bin/zis
+	luacheck lua spec examples bench bin/zis-mock bin/zis tools/check-mermaid.lua
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 # The README's picture of the example bundle (spec/graph_spec.lua checks
