@@ -25,16 +25,19 @@ BINDIR ?= $(PREFIX)/bin
 
 SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c
 HDR = src/zis.h src/zis_json.h
-LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua
+LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
+              lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
+              lua/zis/token.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 # lua-cjson: only the specs use it (to prove lua-zis never touches it)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
-                  lua-socket lua-busted pkg-config openssl
+                  lua-socket lua-busted pkg-config openssl graphviz
 
-.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan
+.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
+        graph-images
 
 all: build/zis/core.so
 
@@ -96,8 +99,14 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bench bin/zis-mock bin/zis
+	luacheck lua spec examples bench bin/zis-mock bin/zis tools/check-mermaid.lua
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
+
+# The README's picture of the example bundle (spec/graph_spec.lua checks
+# it is current).
+graph-images: deps
+	@$(MAKE) -s --no-print-directory all
+	$(LUA) -e 'local svg = assert(require("zis.graph").render(io.open("examples/bundles/example.json"):read("a"), {format = "svg"})); io.open("examples/bundles/example.svg", "wb"):write(svg)'
 
 # Proves the rock and make install work outside the repository.
 check-install: deps

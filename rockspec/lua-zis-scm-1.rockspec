@@ -38,6 +38,7 @@ build = {
     ["zis.validate"] = "lua/zis/validate.lua",
     ["zis.deploy"] = "lua/zis/deploy.lua",
     ["zis.export"] = "lua/zis/export.lua",
+    ["zis.graph"] = "lua/zis/graph.lua",
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_json.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },

@@ -354,6 +354,7 @@ require("zis.token").install(zis, methods)
 ---------------------------------------------------------------------------
 
 zis.validate = require "zis.validate"
+zis.graph = require "zis.graph"
 methods.deploy = require "zis.deploy"
 methods.export = require "zis.export"
 
