@@ -219,7 +219,7 @@ function S.install(Registry, h)
     local labels = {}
     for label in (host .. "."):gmatch("([^.]*)%.") do labels[#labels + 1] = label end
     for _, label in ipairs(labels) do
-      if #label == 0 or #label > 63 or not label:match("^[%w]([%w-]*[%w])?$") and not label:match("^%w$") then
+      if #label == 0 or #label > 63 or not label:match("^%w[%w-]*$") or not label:match("%w$") then
         return invalid("allowed_domain labels must be 1 to 63 letters, digits or hyphens")
       end
     end
