@@ -721,8 +721,10 @@ usage: zis-mock [--host 127.0.0.1] [--port 8089] [--port-file FILE] [--quiet]
                 [--latency SECONDS]
 Serves the ZIS Registry API from memory on loopback.  Fake credentials by
 default: admin@example.com with token fake-api-token or password
-fake-password, or the bearer token fake-oauth-token.  --latency delays
-every API answer (without blocking other connections).]]
+fake-password, or the bearer token fake-oauth-token (not for the ZIS
+services: they take a token minted through POST /api/v2/oauth/tokens for
+the integration's own OAuth client).  --latency delays every API answer
+(without blocking other connections).]]
 
 function M.main(argv)
   argv = argv or cli_args()
