@@ -28,6 +28,8 @@ HDR = src/zis.h src/zis_json.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
               lua/zis/token.lua
+# zis.mock.*: installed under zis/mock/
+LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
@@ -118,12 +120,16 @@ install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis $(DESTDIR)$(BINDIR)
 	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
+	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
 	install -m 0755 bin/zis-mock $(DESTDIR)$(BINDIR)/zis-mock
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
 	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:

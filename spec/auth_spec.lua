@@ -26,8 +26,21 @@ describe("credentials", function()
     local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
     assert.truthy(c:list_bundles("demo"))
     assert.equal(BEARER, H.last().headers.authorization)
-    assert.truthy(c:list_integrations())
+    -- listing integrations is basic auth only: refused, and reported plainly
+    local ok, err = c:list_integrations()
+    assert.is_nil(ok)
     assert.equal(BEARER, H.last().headers.authorization)
+    assert.equal(401, err.status)
+    assert.equal("OAuth being disabled for this API request", err.detail)
+  end)
+
+  it("OAuth alone: creating an integration is refused the same way", function()
+    local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
+    local ok, err = c:create_integration("second")
+    assert.is_nil(ok)
+    assert.equal(BEARER, H.last().headers.authorization)
+    assert.equal(401, err.status)
+    assert.equal("OAuth being disabled for this API request", err.detail)
   end)
 
   it("OAuth alone: a bundle upload is refused, and the error says why", function()

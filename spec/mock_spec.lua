@@ -27,3 +27,153 @@ describe("local registry", function()
     assert.equal("Missing Resource", err.message)
   end)
 end)
+
+describe("local registry, as strict as the API", function()
+  local R = require "spec.mock_http"
+  local REG = "/api/services/zis/registry"
+  local BEARER = "Bearer " .. H.oauth
+  local core = require "zis.core"
+  local OAUTH_DISABLED = core.decode_json('{"errors":[{"code":"1001","detail":' ..
+    '"OAuth being disabled for this API request","status":"401"}],"message":"Unauthorized"}')
+  local PAGE_SIZE = core.decode_json('{"errors":[{"code":"1010","detail":' ..
+    '"page[size] must be an integer from 1 to 100","status":"400"}],"message":"Invalid parameter"}')
+
+  before_each(function() H.fresh("demo") end)
+  after_each(function() H.control("POST", "config", { gzip = "default", chunked = 0 }) end)
+
+  it("refuses OAuth where the API takes basic auth only, with the API's error body", function()
+    local cases = {
+      { "GET", REG .. "/integrations" },
+      { "POST", REG .. "/second", { description = "x" } },
+      { "POST", REG .. "/demo/bundles", H.bundle("demo", "b") },
+    }
+    for _, c in ipairs(cases) do
+      local res = R.request(c[1], c[2], { auth = BEARER, body = c[3] })
+      assert.equal(401, res.status, c[2])
+      assert.is_true(H.same_json(OAUTH_DISABLED, res.json), c[2])
+      local seen = H.last()
+      assert.equal(c[1], seen.method)
+      assert.equal(c[2], seen.path)
+      assert.equal(BEARER, seen.headers.authorization)
+    end
+    -- nothing was created or uploaded
+    local list = R.request("GET", REG .. "/integrations").json.integrations
+    assert.equal(1, #list)
+    assert.equal(0, #R.request("GET", REG .. "/demo/bundles").json.bundles)
+    -- the same calls with basic credentials work
+    assert.equal(200, R.request("POST", REG .. "/demo/bundles", { body = H.bundle("demo", "b") }).status)
+    assert.equal(200, R.request("POST", REG .. "/second", { body = {} }).status)
+  end)
+
+  it("takes OAuth where the API does (listing bundles and job specs)", function()
+    assert.equal(200, R.request("GET", REG .. "/demo/bundles", { auth = BEARER }).status)
+    assert.equal(200, R.request("GET", REG .. "/demo/job_specs", { auth = BEARER }).status)
+  end)
+
+  it("takes page[size] only as a plain integer from 1 to 100", function()
+    for _, good in ipairs{ "1", "20", "100" } do
+      assert.equal(200, R.request("GET", REG .. "/demo/bundles?page[size]=" .. good).status, good)
+    end
+    for _, bad in ipairs{ "0", "101", "-1", "1e1", "0x10", "5.0", "%205", "5%20", "abc", "", "+5" } do
+      local res = R.request("GET", REG .. "/demo/bundles?page%5Bsize%5D=" .. bad)
+      assert.equal(400, res.status, bad)
+      assert.is_true(H.same_json(PAGE_SIZE, res.json), bad)
+    end
+  end)
+end)
+
+describe("local registry on the wire: gzip and chunked answers", function()
+  local R = require "spec.mock_http"
+  local wire = require "zis.mock.wire"
+  local REG = "/api/services/zis/registry"
+  local GZ = { "Accept-Encoding: gzip" }
+
+  before_each(function()
+    H.fresh("demo")
+    local c = H.client()
+    -- a bundle whose full form is well over 1 KB
+    local b = H.bundle("demo", "big", { "a", "b", "c", "d", "e", "f", "g", "h" })
+    b.description = string.rep("long description ", 40)
+    assert(c:upload_bundle("demo", b))
+  end)
+  after_each(function() H.control("POST", "config", { gzip = "default", chunked = 0 }) end)
+
+  local function big_path()
+    local uuid = R.request("GET", REG .. "/demo/bundles").json.bundles[1].uuid
+    return REG .. "/demo/bundles/" .. uuid
+  end
+
+  it("gzips a body of 1 KB or more when the request accepts gzip, and only then", function()
+    local path = big_path()
+    local plain = R.request("GET", path)
+    assert.is_nil(plain.headers["content-encoding"])
+    assert.is_true(#plain.body >= 1024)
+    local gz = R.request("GET", path, { headers = GZ })
+    assert.equal("gzip", gz.headers["content-encoding"])
+    assert.equal("Accept-Encoding", gz.headers["vary"])
+    assert.equal("\31\139", gz.raw:sub(1, 2))
+    assert.equal(plain.body, gz.body)           -- gzip -dc checked CRC and length
+    local small = R.request("GET", REG .. "/integrations", { headers = GZ })
+    assert.is_true(#small.body < 1024)
+    assert.is_nil(small.headers["content-encoding"])
+    local refused = R.request("GET", path, { headers = { "Accept-Encoding: gzip;q=0, identity" } })
+    assert.is_nil(refused.headers["content-encoding"])
+  end)
+
+  it("gzip always / never, from the control API", function()
+    H.control("POST", "config", { gzip = "always" })
+    local small = R.request("GET", REG .. "/integrations", { headers = GZ })
+    assert.equal("gzip", small.headers["content-encoding"])
+    assert.equal("integrations", next(small.json))
+    -- still never unasked
+    assert.is_nil(R.request("GET", REG .. "/integrations").headers["content-encoding"])
+    H.control("POST", "config", { gzip = "never" })
+    local big = R.request("GET", big_path(), { headers = GZ })
+    assert.is_nil(big.headers["content-encoding"])
+    assert.is_nil(big.headers["vary"])
+  end)
+
+  it("a gzip of stored blocks is valid for any size, empty and over 64 KB too", function()
+    for _, n in ipairs{ 0, 1, 65535, 65536, 200000 } do
+      local s = string.rep("z", n)
+      assert.equal(s, R.gunzip(wire.gzip(s)), n)
+    end
+    assert.equal(0xCBF43926, wire.crc32("123456789"))  -- the standard check value
+  end)
+
+  it("sends chunked answers when configured, and the client reads them", function()
+    H.control("POST", "config", { chunked = 4 })
+    local res = R.request("GET", big_path())
+    assert.equal("chunked", res.headers["transfer-encoding"])
+    assert.is_nil(res.headers["content-length"])
+    assert.equal(4, res.chunks)
+    assert.equal("big", res.json.name)
+    -- chunked and gzipped at once
+    local both = R.request("GET", big_path(), { headers = GZ })
+    assert.equal("gzip", both.headers["content-encoding"])
+    assert.equal("big", both.json.name)
+    -- the lua-zis client over both
+    local c = H.client()
+    local list = assert(c:list_bundles("demo"))
+    assert.equal("big", list.bundles[1].name)
+    local full = assert(c:get_bundle("demo", list.bundles[1].uuid))
+    assert.equal(string.rep("long description ", 40), full.description)
+    local seen = H.last()
+    assert.matches("gzip", seen.headers["accept-encoding"])  -- so that answer was gzipped too
+  end)
+
+  it("a fault can ask for a chunked answer", function()
+    H.faults{ { path = REG .. "/integrations", status = 200, chunked = 3,
+                body = '{"integrations":[]}' } }
+    local res = R.request("GET", REG .. "/integrations")
+    assert.equal("chunked", res.headers["transfer-encoding"])
+    assert.equal(3, res.chunks)
+    assert.equal('{"integrations":[]}', res.body)
+    assert.equal(200, R.request("GET", REG .. "/integrations").status)
+    assert.is_not_nil(R.request("GET", REG .. "/integrations").headers["content-length"])
+  end)
+
+  it("refuses an unknown gzip mode", function()
+    assert.has_error(function() H.control("POST", "config", { gzip = "sometimes" }) end)
+  end)
+end)

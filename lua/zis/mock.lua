@@ -8,11 +8,18 @@
 --
 -- Faithful where it matters to a client: the same paths, status codes and
 -- Zendesk-shaped error bodies ({"errors":[{code,detail,status}],"message"}),
--- the integration name rule, page[size] 1..100 (default 20), opaque
--- cursors, upsert by bundle name, 204 on delete, 200 with an empty
--- text/plain body on upload, OAuth refused on bundle upload, job specs
--- listed from uploaded bundles with an `installed` flag that an upload
--- resets, and 409 for an existing integration.
+-- the integration name rule, page[size] a plain integer 1..100 (default
+-- 20), opaque cursors, upsert by bundle name, 204 on delete, 200 with an
+-- empty text/plain body on upload, OAuth refused (401) where the API takes
+-- basic auth only (listing and creating integrations, uploading bundles),
+-- job specs listed from uploaded bundles with an `installed` flag that an
+-- upload resets, and 409 for an existing integration.  The ZIS services
+-- (configs, connections, OAuth clients and flows, links, inbound webhooks)
+-- and the Support API's OAuth clients and tokens are in zis.mock.services:
+-- every services call takes a Bearer token minted through
+-- POST /api/v2/oauth/tokens for that integration's own OAuth client.
+-- Answers are gzipped when the request accepts gzip and the body is at
+-- least 1 KB, and can be sent chunked (zis.mock.wire).
 --
 -- Control endpoints under /__mock/ (no auth; loopback only) let tests look
 -- at what was received and script faults:
@@ -26,13 +33,26 @@
 --                            (close without an answer), cut = N (announce the
 --                            whole body, send N bytes, close), size = N (a
 --                            body of N bytes)
+--                            chunked = N (send the answer in N chunks)
 --   POST /__mock/config      {oauth_tokens = [...]} replaces the accepted tokens;
---                            {latency = seconds} delays every API answer
+--                            {latency = seconds} delays every API answer;
+--                            {gzip = "default"|"always"|"never"} when a
+--                            request accepting gzip gets a gzipped answer
+--                            (default: bodies of 1 KB or more);
+--                            {chunked = N} sends every API answer in N
+--                            chunks (0: Content-Length again);
+--                            {token_ttl = seconds} the life of minted tokens
+--                            (0: they never expire).  A reset restores the
+--                            defaults of gzip, chunked and token_ttl.
+--   POST /__mock/tokens/expire  expires minted tokens: {integration = name}
+--                            or all of them; answers {expired = n}
 --   POST /__mock/shutdown    stop serving
 
 local socket = require "socket"
 local mime = require "mime"
 local core = require "zis.core"
+local wire = require "zis.mock.wire"
+local services = require "zis.mock.services"
 
 local decode, encode = core.decode_json, core.encode_json
 local concat, insert, remove, sort = table.concat, table.insert, table.remove, table.sort
@@ -43,6 +63,8 @@ local M = {}
 local REG = "/api/services/zis/registry"
 local TEMPLATE_VERSION = "2019-10-14"
 local ACCOUNT_ID = 12345
+local ADMIN_ID = 4242
+local TOKEN_TTL = 1800   -- seconds: Zendesk's expiring OAuth access tokens
 
 -- Fake credentials accepted by default: obviously not real.
 M.defaults = {
@@ -109,6 +131,12 @@ function Registry:reset()
   self.faults = {}
   self.log = {}
   self.next_id = 1000
+  self.svc = {}            -- integration -> configs, connections, links, ...
+  self.minted = {}         -- full token -> {integration =, client_id =, expires =}
+  self.oauth_flows = {}    -- verification code -> pending OAuth flow
+  self.gzip_mode = "default"
+  self.chunks = 0
+  self.token_ttl = TOKEN_TTL
 end
 
 function Registry:uuid()
@@ -128,7 +156,10 @@ end
 
 local function ok(body) return 200, body, "application/json; charset=utf-8" end
 
--- Returns "basic" | "oauth" | nil for the request's Authorization header.
+-- Returns "basic" | "oauth" | "zis" (and the minted token's record) | nil
+-- for the request's Authorization header.  "oauth": the configured fixed
+-- tokens, bound to no integration; "zis": a token minted through
+-- POST /api/v2/oauth/tokens, bound to its integration, until it expires.
 function Registry:authenticate(h)
   local auth = h["authorization"]
   if not auth then return nil end
@@ -143,23 +174,31 @@ function Registry:authenticate(h)
   end
   local bearer = auth:match("^Bearer%s+(%S+)$")
   if bearer and self.oauth_tokens[bearer] then return "oauth" end
+  local rec = bearer and self.minted[bearer]
+  if rec and not rec.expired and (not rec.expires or socket.gettime() < rec.expires) then
+    return "zis", rec
+  end
   return nil
 end
 
--- Pages through `items` with opaque cursors (an item's uuid), as ZIS does:
--- {<key> = [...], meta = {after =, before =, has_more =}}.
-local function paginate(items, q, key, strip)
+-- Pages through `items` with opaque cursors (an item's uuid, or what
+-- cursor_of returns), as ZIS does: {<key> = [...], meta = {after =,
+-- before =, has_more =}}, or what render(page, meta) makes of the page.
+-- page[size] must be a plain integer (digits only) from 1 to 100.
+local function paginate(items, q, key, strip, cursor_of, render)
+  cursor_of = cursor_of or function(it) return it.uuid end
   local size = 20
-  if q["page[size]"] then
-    size = tonumber(q["page[size]"])
-    if not size or size % 1 ~= 0 or size < 1 or size > 100 then
+  local given = q["page[size]"]
+  if given then
+    size = given:match("^%d+$") and tonumber(given)
+    if not size or size < 1 or size > 100 then
       return api_error(400, "1010", "page[size] must be an integer from 1 to 100",
                        "Invalid parameter")
     end
   end
   local first, last
   local function index_of(cursor)
-    for i, it in ipairs(items) do if it.uuid == cursor then return i end end
+    for i, it in ipairs(items) do if tostring(cursor_of(it)) == cursor then return i end end
   end
   if q["page[after]"] then
     local i = index_of(q["page[after]"])
@@ -175,12 +214,13 @@ local function paginate(items, q, key, strip)
   end
   last = math.min(last or first + size - 1, #items)
   local page = {}
-  for i = first, last do page[#page + 1] = strip(items[i]) end
+  for i = first, last do page[#page + 1] = strip and strip(items[i]) or items[i] end
   local meta = {
     has_more = last < #items,
-    after = (last < #items and #page > 0) and items[last].uuid or null,
-    before = (first > 1 and #page > 0) and items[first].uuid or null,
+    after = (last < #items and #page > 0) and tostring(cursor_of(items[last])) or null,
+    before = (first > 1 and #page > 0) and tostring(cursor_of(items[first])) or null,
   }
+  if render then return render(page, meta) end
   return ok('{"' .. key .. '":' .. json_array(page) .. ',"meta":' .. encode(meta) .. '}')
 end
 
@@ -282,9 +322,22 @@ function Registry:job_spec_target(q)
   return j
 end
 
--- Routes an authenticated API request; returns status, body, content type.
-function Registry:route(method, path, q, body, auth)
+local function oauth_disabled()
+  return api_error(401, "1001", "OAuth being disabled for this API request", "Unauthorized")
+end
+
+local function integration_mismatch()
+  return api_error(401, "1001", "Authorization failed due to integration mismatch", "Unauthorized")
+end
+
+-- Routes an authenticated registry request; returns status, body, content
+-- type.  auth: "basic", "oauth" or "zis" (then token: the minted token).
+function Registry:route(method, path, q, body, auth, token)
   local integ_path = path:match("^" .. REG .. "/([^/]+)$")
+  if auth ~= "basic" and ((path == REG .. "/integrations" and method == "GET")
+                          or (integ_path and integ_path ~= "integrations" and method == "POST")) then
+    return oauth_disabled()
+  end
   if path == REG .. "/integrations" and method == "GET" then
     local names = {}
     for n in pairs(self.integrations) do names[#names + 1] = n end
@@ -295,6 +348,7 @@ function Registry:route(method, path, q, body, auth)
   elseif path == REG .. "/job_specs/install" and (method == "POST" or method == "DELETE") then
     local j, s, b, ct = self:job_spec_target(q)
     if not j then return s, b, ct end
+    if auth == "zis" and token.integration ~= j.integration then return integration_mismatch() end
     if method == "POST" then
       j.installed = true
       return 200, "", "text/plain; charset=utf-8"
@@ -325,8 +379,12 @@ function Registry:route(method, path, q, body, auth)
       zendesk_oauth_client = { id = 900000 + self.next_id, identifier = "zis_" .. name,
                                secret = "mock-client-secret" },
     }
+    -- when the Support API's client list shows it (not part of the answer)
+    local client_created = os.date("!%Y-%m-%dT%H:%M:%SZ")
     self.next_id = self.next_id + 1
     self.integrations[name] = integ
+    self.client_created = self.client_created or {}
+    self.client_created[integ.zendesk_oauth_client.id] = client_created
     self.bundles[name], self.job_specs[name] = {}, {}
     return ok(encode{ description = integ.description, jwt_public_key = integ.jwt_public_key,
                       zendesk_oauth_client = integ.zendesk_oauth_client })
@@ -336,15 +394,14 @@ function Registry:route(method, path, q, body, auth)
     return api_error(404, "1020", "no such endpoint", "Missing Resource")
   end
   integ = url_decode(integ)
+  if auth == "zis" and token.integration ~= integ then return integration_mismatch() end
   if not self.integrations[integ] then
     return api_error(404, "1020", "integration " .. integ .. " not found", "Missing Resource")
   end
   if rest == "bundles" and method == "GET" then
     return paginate(self.bundles[integ], q, "bundles", bundle_summary)
   elseif rest == "bundles" and method == "POST" then
-    if auth == "oauth" then
-      return api_error(401, "1001", "OAuth being disabled for this API request", "Unauthorized")
-    end
+    if auth ~= "basic" then return oauth_disabled() end
     return self:upload(integ, body)
   elseif rest == "job_specs" and method == "GET" then
     return paginate(self.job_specs[integ], q, "job_specs", job_spec_view)
@@ -366,6 +423,13 @@ function Registry:route(method, path, q, body, auth)
   end
   return api_error(404, "1020", "no such endpoint", "Missing Resource")
 end
+
+services.install(Registry, {
+  api_error = api_error, ok = ok, encode = encode, decode = decode, null = null,
+  json_array = json_array, url_decode = url_decode, paginate = paginate,
+  array = core.array, array_mt = getmetatable(core.array{}),
+  ACCOUNT_ID = ACCOUNT_ID, ADMIN_ID = ADMIN_ID, now = socket.gettime,
+})
 
 -- The first queued fault matching the request, consumed once per use.
 function Registry:take_fault(method, path)
@@ -399,11 +463,31 @@ function Registry:control(method, path, body, stats)
     local cfg = decode(body)
     if type(cfg) ~= "table" then return api_error(400, "1010", "expected a JSON object") end
     if type(cfg.latency) == "number" then self.latency = cfg.latency end
+    if cfg.gzip ~= nil then
+      if cfg.gzip ~= "default" and cfg.gzip ~= "always" and cfg.gzip ~= "never" then
+        return api_error(400, "1010", "gzip must be default, always or never")
+      end
+      self.gzip_mode = cfg.gzip
+    end
+    if math.type(cfg.chunked) == "integer" and cfg.chunked >= 0 then self.chunks = cfg.chunked end
+    if math.type(cfg.token_ttl) == "integer" and cfg.token_ttl >= 0 then
+      self.token_ttl = cfg.token_ttl > 0 and cfg.token_ttl or nil
+    end
     if type(cfg.oauth_tokens) == "table" then
       self.oauth_tokens = {}
       for _, t in ipairs(cfg.oauth_tokens) do self.oauth_tokens[t] = true end
     end
     return 204, "", "text/plain"
+  elseif path == "/__mock/tokens/expire" and method == "POST" then
+    local sel = body ~= "" and decode(body) or {}
+    if type(sel) ~= "table" then return api_error(400, "1010", "expected a JSON object") end
+    local n = 0
+    for _, rec in pairs(self.minted) do
+      if not rec.expired and (sel.integration == nil or sel.integration == rec.integration) then
+        rec.expired, n = true, n + 1
+      end
+    end
+    return ok(encode{ expired = n })
   elseif path == "/__mock/shutdown" and method == "POST" then
     self.stopping = true
     return 204, "", "text/plain"
@@ -433,11 +517,17 @@ function Registry:handle(req, stats)
     if f.size then body = string.rep("x", f.size) end
     return f.status or 500, body, f.content_type or "application/json", f.headers, f
   end
-  local auth = self:authenticate(req.headers)
+  local auth, token = self:authenticate(req.headers)
   if not auth then
     return api_error(401, "1001", "Couldn't authenticate you", "Unauthorized")
   end
-  return self:route(req.method, path, parse_query(query), req.body, auth)
+  local q, host = parse_query(query), req.headers.host or "127.0.0.1"
+  if path:sub(1, 13) == "/api/v2/oauth" then
+    return self:support(req.method, path, req.body, auth, host)
+  end
+  local s, b, ct = self:services(req.method, path, q, req.body, auth, token, host)
+  if s then return s, b, ct end
+  return self:route(req.method, path, q, req.body, auth, token)
 end
 
 ---------------------------------------------------------------------------
@@ -468,17 +558,43 @@ local function read_request(c)
   return { method = method, target = target, headers = headers, body = body, keep = keep }
 end
 
-local function write_response(c, status, body, ctype, extra, req_id, keep, fault)
+-- enc: nil, or {gzip = bool, chunks = N} (see Registry:encoding)
+local function write_response(c, status, body, ctype, extra, req_id, keep, fault, enc)
   local h = {
     string.format("HTTP/1.1 %d %s", status, REASONS[status] or "Status"),
-    "Content-Length: " .. #body,
     "X-Request-Id: " .. req_id,
   }
+  if enc and enc.gzip then
+    body = wire.gzip(body)
+    h[#h + 1] = "Content-Encoding: gzip"
+  end
+  if enc and (enc.gzip or enc.varies) then h[#h + 1] = "Vary: Accept-Encoding" end
+  if enc and enc.chunks > 0 then
+    h[#h + 1] = "Transfer-Encoding: chunked"
+    body = wire.chunked(body, enc.chunks)
+  else
+    insert(h, 2, "Content-Length: " .. #body)
+  end
   if ctype and status ~= 204 then h[#h + 1] = "Content-Type: " .. ctype end
   if not keep then h[#h + 1] = "Connection: close" end
   for k, v in pairs(extra or {}) do h[#h + 1] = k .. ": " .. tostring(v) end
   if fault and fault.cut then body = body:sub(1, fault.cut) end
   c:send(concat(h, "\r\n") .. "\r\n\r\n" .. body)
+end
+
+-- How an API answer goes on the wire: gzipped when the request accepts
+-- gzip and the mode says so; chunked when configured or the fault asks.
+-- Control answers, 204s and the transport faults stay plain.
+function Registry:encoding(req, status, body, fault)
+  if req.target:sub(1, 8) == "/__mock/" or status == 204 or status == 304
+    or (fault and (fault.cut or fault.hangup)) then
+    return nil
+  end
+  local accepts = wire.accepts_gzip(req.headers["accept-encoding"])
+  local gz = accepts and #body > 0 and (self.gzip_mode == "always"
+    or (self.gzip_mode == "default" and #body >= wire.GZIP_MIN_LENGTH))
+  local chunks = (fault and math.type(fault.chunked) == "integer" and fault.chunked) or self.chunks
+  return { gzip = gz, varies = accepts and self.gzip_mode ~= "never", chunks = chunks }
 end
 
 --- Serves until POST /__mock/shutdown.  opts: host (loopback only), port
@@ -553,12 +669,13 @@ function M.serve(opts)
           end
           local keep = req.keep and not reg.stopping
           local id = "mock-" .. seq
+          local enc = reg:encoding(req, status, body, fault)
           local function send()
             if fault and (fault.hangup or fault.cut) then
               if fault.cut then write_response(s, status, body, ctype, extra, id, true, fault) end
               drop(s)
             else
-              write_response(s, status, body, ctype, extra, id, keep)
+              write_response(s, status, body, ctype, extra, id, keep, nil, enc)
               if not keep then drop(s) end
             end
           end
@@ -604,8 +721,10 @@ usage: zis-mock [--host 127.0.0.1] [--port 8089] [--port-file FILE] [--quiet]
                 [--latency SECONDS]
 Serves the ZIS Registry API from memory on loopback.  Fake credentials by
 default: admin@example.com with token fake-api-token or password
-fake-password, or the bearer token fake-oauth-token.  --latency delays
-every API answer (without blocking other connections).]]
+fake-password, or the bearer token fake-oauth-token (not for the ZIS
+services: they take a token minted through POST /api/v2/oauth/tokens for
+the integration's own OAuth client).  --latency delays every API answer
+(without blocking other connections).]]
 
 function M.main(argv)
   argv = argv or cli_args()
