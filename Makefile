@@ -23,16 +23,16 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_json.c
-HDR = src/endpoints.h src/zis_json.h
-LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua
+SRC = src/zis_core.c src/zis_json.c src/zis_fs.c
+HDR = src/endpoints.h src/zis_json.h src/zis_fs.h
+LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua lua/zis/cli.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 # lua-cjson: only the specs use it (to prove lua-zis never touches it)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
-                  lua-socket lua-busted pkg-config openssl
+                  lua-socket lua-busted pkg-config openssl lua-argparse
 
 .PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan
 

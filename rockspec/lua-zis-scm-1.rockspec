@@ -17,6 +17,7 @@ description = {
 dependencies = {
   "lua >= 5.4, < 5.5",
   "luasocket",  -- the local registry (zis.mock)
+  "argparse",   -- the zis command line (zis.cli)
 }
 -- lua-zis has its own exact JSON codec (README, "JSON"); lua-cjson is used
 -- only by the specs, which prove it is never touched.
@@ -38,8 +39,9 @@ build = {
     ["zis.validate"] = "lua/zis/validate.lua",
     ["zis.deploy"] = "lua/zis/deploy.lua",
     ["zis.export"] = "lua/zis/export.lua",
+    ["zis.cli"] = "lua/zis/cli.lua",
     ["zis.core"] = {
-      sources = { "src/zis_core.c", "src/zis_json.c" },
+      sources = { "src/zis_core.c", "src/zis_json.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },

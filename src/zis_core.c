@@ -30,6 +30,7 @@
 
 #include "endpoints.h"
 #include "zis_json.h"
+#include "zis_fs.h"
 
 /* Only luaopen_zis_core is exported; the build hides everything else. */
 #define ZIS_API __attribute__((visibility("default")))
@@ -1470,6 +1471,7 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
                       curl_version_text);
   luaL_newlib(L, core_funcs);
   zis_json_open(L);  /* sets core.null */
+  zis_fs_register(L);  /* fsync, fsync_dir, list_dir (zis_fs.c) */
   luaL_newmetatable(L, BATCH_MT);
   lua_pushcfunction(L, batch_gc);
   lua_setfield(L, -2, "__gc");
