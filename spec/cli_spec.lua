@@ -20,20 +20,117 @@ end
 describe("zis command", function()
   before_each(H.reset)
 
-  it("prints usage, and --help for every command", function()
+  it("prints usage, and --help for every command from the same definitions", function()
     local code, out = zis_cmd("--help")
     assert.equal(0, code)
-    assert.matches("usage: zis", out)
-    for _, cmd in ipairs{ "integrations", "create", "bundles", "bundle", "job-specs", "install",
-                          "uninstall", "validate", "deploy", "export", "mock" } do
-      code, out = zis_cmd(cmd .. " --help")
-      assert.equal(0, code)
-      assert.matches("usage: zis " .. cmd:gsub("%-", "%%-"), out)
+    assert.matches("Usage: zis", out)
+    local cli = require "zis.cli"
+    local n = 0
+    local function check(words, spec)
+      code, out = zis_cmd(words .. " --help")
+      assert.equal(0, code, words)
+      assert.matches("Usage: zis " .. words:gsub("%-", "%%-"), out)
+      for _, o in ipairs(spec.options or {}) do assert.matches(o[1]:gsub("%-", "%%-"), out) end
+      for _, a in ipairs(spec.args or {}) do assert.matches(a.choices and a.choices[1] or a[1]:upper(), out) end
+      n = n + 1
+      for _, sub in ipairs(spec.commands or {}) do check(words .. " " .. sub.name, sub) end
     end
-    code = zis_cmd("")
+    for _, spec in ipairs(cli.commands) do check(spec.name, spec) end
+    assert.is_true(n >= 15)
+    local err
+    code, out, err = zis_cmd("")
     assert.equal(2, code)
-    local _, _, err = zis_cmd("frobnicate")
-    assert.matches("unknown command 'frobnicate'", err)
+    assert.equal("zis: a command is required (see zis --help)\n", err)
+    code, _, err = zis_cmd("frobnicate")
+    assert.equal(2, code)
+    assert.equal("zis: unknown command 'frobnicate' (see zis --help)\n", err)
+  end)
+
+  -- one line on stderr, no traceback, no internal location, nothing sent
+  local function refused(args, pattern, env)
+    local code, out, err = zis_cmd(args, env)
+    assert.equal(2, code, args .. ": " .. err)
+    assert.equal("", out)
+    assert.matches("^zis: [^\n]+\n$", err)
+    assert.is_nil(err:find("traceback", 1, true), err)
+    assert.is_nil(err:find("%.lua:%d"), err)
+    if pattern then assert.matches(pattern, err, 1, true) end
+    assert.same({}, H.log(), args .. " sent a request")
+  end
+
+  it("refuses unknown flags and missing or extra arguments before any request (exit 2)", function()
+    refused("deploy " .. EXAMPLE .. " --dry-rn", "unknown option '--dry-rn' (did you mean '--dry-run'?)")
+    refused("deploy " .. EXAMPLE .. " --uninstall_stale", "unknown option '--uninstall_stale'")
+    refused("deploy " .. EXAMPLE .. " --concurrency=2", "unknown option '--concurrency'")
+    refused("deploy " .. EXAMPLE .. " extra", "too many arguments")
+    refused("integrations extra", "too many arguments")
+    refused("bundles", "missing argument 'INTEGRATION'")
+    refused("bundle frob x y", "unknown command 'frob'")
+    refused("export example_integration /tmp/x --concurrency -1")
+    refused("export example_integration /tmp/x --concurrency 0", "--concurrency: '0' is not an integer from 1 to 64")
+    refused("export example_integration /tmp/x --concurrency 65")
+    refused("completion tcsh")
+  end)
+
+  it("refuses misuse with one line, not a traceback (exit 2)", function()
+    refused("create NewCo", "INTEGRATION: 'NewCo' is not an integration name")
+    refused("install I zis:other:job_spec:x", "'I' is not an integration name")
+    refused("install example_integration zis:other:job_spec:x",
+            "job spec zis:other:job_spec:x belongs to integration other, not example_integration")
+    refused("bundle get example_integration ''", "UUID: must not be empty")
+  end)
+
+  it("names the environment variables when settings are missing (exit 2)", function()
+    refused("integrations", "set ZENDESK_URL (or ZENDESK_SUBDOMAIN)", "ZENDESK_URL= ZENDESK_SUBDOMAIN=")
+    refused("integrations", "set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), or ZENDESK_OAUTH_TOKEN",
+            "ZENDESK_API_TOKEN=")
+  end)
+
+  it("fails (exit 1) when stdout cannot be written", function()
+    assert.equal(0, (zis_cmd("deploy " .. EXAMPLE)))
+    local _, listing = zis_cmd("--json bundles example_integration")
+    local uuid = zis.decode_json(listing)[1].uuid
+    local _, _, code = os.execute(string.format(
+      "env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s bin/zis bundle get example_integration %s " ..
+      ">/dev/full 2>/dev/null", H.url, H.email, H.token, uuid))
+    assert.equal(1, code)
+    local p = io.popen(string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s " ..
+      "bin/zis integrations 2>&1 >&-", H.url, H.email, H.token))
+    local err = p:read("a")
+    local _, _, closed = p:close()
+    assert.equal(1, closed)
+    assert.matches("^zis: cannot write to stdout", err)
+    _, _, code = os.execute("bin/zis --help >/dev/full 2>/dev/null")
+    assert.equal(1, code)
+  end)
+
+  it("prints completion scripts for bash, zsh and fish", function()
+    local code, out = zis_cmd("completion bash")
+    assert.equal(0, code)
+    assert.matches("complete %-F _zis", out)
+    assert.matches("export", out)
+    code, out = zis_cmd("completion zsh")
+    assert.equal(0, code)
+    assert.matches("#compdef zis", out)
+    code, out = zis_cmd("completion fish")
+    assert.equal(0, code)
+    assert.matches("complete %-c zis", out)
+    assert.matches("uninstall%-stale", out)
+  end)
+
+  it("runs from an absolute path and through a symlink, with no LUA_PATH", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local cwd = io.popen("pwd"):read("l")
+    assert(os.execute("mkdir " .. dir .. " && ln -s '" .. cwd .. "/bin/zis' " .. dir .. "/zis"))
+    for _, path in ipairs{ "'" .. cwd .. "/bin/zis'", dir .. "/zis" } do
+      local p = io.popen("cd / && env -i PATH=/usr/bin:/bin ZENDESK_URL=" .. H.url .. " ZENDESK_EMAIL=" .. H.email ..
+                         " ZENDESK_API_TOKEN=" .. H.token .. " " .. path .. " integrations 2>&1")
+      local out = p:read("a")
+      assert.is_true(p:close(), out)
+      assert.matches("^NAME", out)
+    end
+    os.execute("rm -rf " .. dir)
   end)
 
   it("deploys, then lists with tables and JSON", function()
@@ -92,9 +189,6 @@ describe("zis command", function()
     assert.equal(1, code)
     assert.matches("^zis: GET [^\n]+: 401 Unauthorized", err)
     assert.is_nil(err:find("wrong-fake-token", 1, true))
-    code, _, err = zis_cmd("integrations", "ZENDESK_URL= ZENDESK_SUBDOMAIN=")
-    assert.equal(1, code)
-    assert.matches("^zis: [^\n]*required\n$", err)
   end)
 
   it("validate says what is wrong, with paths, and exits 1", function()
