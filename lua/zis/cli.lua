@@ -40,7 +40,11 @@ local function usage_error(message) fail(message, M.EXIT_USAGE) end
 
 -- Is `e` the interpreter's (or the engine's) report of a Ctrl-C?
 local function is_interrupt(e)
-  if type(e) == "table" then return e.kind == "interrupted" end
+  if type(e) == "table" then
+    -- an engine error object: its own kind, or a decoder that passed the
+    -- interpreter's message on inside its own
+    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
+  end
   return type(e) == "string" and e:match("interrupted!$") ~= nil
 end
 M.is_interrupt = is_interrupt
@@ -188,7 +192,7 @@ function Context.check(_, res, err)
   return res
 end
 
-function Context:json_out(v) out(zis.pretty_json(v)) end
+function Context.json_out(_, v) out(zis.pretty_json(v)) end
 
 -- A progress line on stderr: rewritten in place on a terminal.
 function Context:progress(text)

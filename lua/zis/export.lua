@@ -44,7 +44,11 @@ end
 -- of kind "interrupted")?  Those are never reported as one bundle's
 -- failure: they end the export.
 local function is_interrupt(e)
-  if type(e) == "table" then return e.kind == "interrupted" end
+  if type(e) == "table" then
+    -- an engine error object: its own kind, or a decoder that passed the
+    -- interpreter's message on inside its own
+    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
+  end
   return type(e) == "string" and e:match("interrupted!$") ~= nil
 end
 
@@ -153,7 +157,9 @@ local function export(client, integration, dir, opts)
           report.failed[#report.failed + 1] = { uuid = uuid, error = werr }
         end
       else
-        report.failed[#report.failed + 1] = { uuid = uuid, error = errors and errors[i] }
+        local e = errors and errors[i]
+        if is_interrupt(e) then error(e, 0) end
+        report.failed[#report.failed + 1] = { uuid = uuid, error = e }
       end
       done = done + 1
     end
