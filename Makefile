@@ -23,11 +23,11 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c
-HDR = src/zis.h src/zis_json.h
+SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_fs.c
+HDR = src/zis.h src/zis_json.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
-              lua/zis/token.lua
+              lua/zis/token.lua lua/zis/cli.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
 
@@ -36,7 +36,7 @@ export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 # lua-cjson: only the specs use it (to prove lua-zis never touches it)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
-                  lua-socket lua-busted pkg-config openssl graphviz
+                  lua-socket lua-busted pkg-config openssl graphviz lua-argparse
 
 .PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images

@@ -17,6 +17,7 @@ description = {
 dependencies = {
   "lua >= 5.4, < 5.5",
   "luasocket",  -- the local registry (zis.mock)
+  "argparse",   -- the zis command line (zis.cli)
 }
 -- lua-zis has its own exact JSON codec (README, "JSON"); lua-cjson is used
 -- only by the specs, which prove it is never touched.
@@ -41,8 +42,13 @@ build = {
     ["zis.deploy"] = "lua/zis/deploy.lua",
     ["zis.export"] = "lua/zis/export.lua",
     ["zis.graph"] = "lua/zis/graph.lua",
+    ["zis.cli"] = "lua/zis/cli.lua",
+    ["zis.endpoints"] = "lua/zis/endpoints.lua",
+    ["zis.client"] = "lua/zis/client.lua",
+    ["zis.errors"] = "lua/zis/errors.lua",
+    ["zis.token"] = "lua/zis/token.lua",
     ["zis.core"] = {
-      sources = { "src/zis_core.c", "src/zis_json.c" },
+      sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },

@@ -20,20 +20,117 @@ end
 describe("zis command", function()
   before_each(H.reset)
 
-  it("prints usage, and --help for every command", function()
+  it("prints usage, and --help for every command from the same definitions", function()
     local code, out = zis_cmd("--help")
     assert.equal(0, code)
-    assert.matches("usage: zis", out)
-    for _, cmd in ipairs{ "integrations", "create", "bundles", "bundle", "job-specs", "install",
-                          "uninstall", "validate", "deploy", "export", "mock" } do
-      code, out = zis_cmd(cmd .. " --help")
-      assert.equal(0, code)
-      assert.matches("usage: zis " .. cmd:gsub("%-", "%%-"), out)
+    assert.matches("Usage: zis", out)
+    local cli = require "zis.cli"
+    local n = 0
+    local function check(words, spec)
+      code, out = zis_cmd(words .. " --help")
+      assert.equal(0, code, words)
+      assert.matches("Usage: zis " .. words:gsub("%-", "%%-"), out)
+      for _, o in ipairs(spec.options or {}) do assert.matches(o[1]:gsub("%-", "%%-"), out) end
+      for _, a in ipairs(spec.args or {}) do assert.matches(a.choices and a.choices[1] or a[1]:upper(), out) end
+      n = n + 1
+      for _, sub in ipairs(spec.commands or {}) do check(words .. " " .. sub.name, sub) end
     end
-    code = zis_cmd("")
+    for _, spec in ipairs(cli.commands) do check(spec.name, spec) end
+    assert.is_true(n >= 15)
+    local _, err
+    code, _, err = zis_cmd("")
     assert.equal(2, code)
-    local _, _, err = zis_cmd("frobnicate")
-    assert.matches("unknown command 'frobnicate'", err)
+    assert.equal("zis: a command is required (see zis --help)\n", err)
+    code, _, err = zis_cmd("frobnicate")
+    assert.equal(2, code)
+    assert.equal("zis: unknown command 'frobnicate' (see zis --help)\n", err)
+  end)
+
+  -- one line on stderr, no traceback, no internal location, nothing sent
+  local function refused(args, pattern, env)
+    local code, out, err = zis_cmd(args, env)
+    assert.equal(2, code, args .. ": " .. err)
+    assert.equal("", out)
+    assert.matches("^zis: [^\n]+\n$", err)
+    assert.is_nil(err:find("traceback", 1, true), err)
+    assert.is_nil(err:find("%.lua:%d"), err)
+    if pattern then assert.matches(pattern, err, 1, true) end
+    assert.same({}, H.log(), args .. " sent a request")
+  end
+
+  it("refuses unknown flags and missing or extra arguments before any request (exit 2)", function()
+    refused("deploy " .. EXAMPLE .. " --dry-rn", "unknown option '--dry-rn' (did you mean '--dry-run'?)")
+    refused("deploy " .. EXAMPLE .. " --uninstall_stale", "unknown option '--uninstall_stale'")
+    refused("deploy " .. EXAMPLE .. " --concurrency=2", "unknown option '--concurrency'")
+    refused("deploy " .. EXAMPLE .. " extra", "too many arguments")
+    refused("integrations extra", "too many arguments")
+    refused("bundles", "missing argument 'INTEGRATION'")
+    refused("bundle frob x y", "unknown command 'frob'")
+    refused("export example_integration /tmp/x --concurrency -1")
+    refused("export example_integration /tmp/x --concurrency 0", "--concurrency: '0' is not an integer from 1 to 64")
+    refused("export example_integration /tmp/x --concurrency 65")
+    refused("completion tcsh")
+  end)
+
+  it("refuses misuse with one line, not a traceback (exit 2)", function()
+    refused("create NewCo", "INTEGRATION: 'NewCo' is not an integration name")
+    refused("install I zis:other:job_spec:x", "'I' is not an integration name")
+    refused("install example_integration zis:other:job_spec:x",
+            "job spec zis:other:job_spec:x belongs to integration other, not example_integration")
+    refused("bundle get example_integration ''", "UUID: must not be empty")
+  end)
+
+  it("names the environment variables when settings are missing (exit 2)", function()
+    refused("integrations", "set ZENDESK_URL (or ZENDESK_SUBDOMAIN)", "ZENDESK_URL= ZENDESK_SUBDOMAIN=")
+    refused("integrations", "set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), or ZENDESK_OAUTH_TOKEN",
+            "ZENDESK_API_TOKEN=")
+  end)
+
+  it("fails (exit 1) when stdout cannot be written", function()
+    assert.equal(0, (zis_cmd("deploy " .. EXAMPLE)))
+    local _, listing = zis_cmd("--json bundles example_integration")
+    local uuid = zis.decode_json(listing)[1].uuid
+    local _, _, code = os.execute(string.format(
+      "env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s bin/zis bundle get example_integration %s " ..
+      ">/dev/full 2>/dev/null", H.url, H.email, H.token, uuid))
+    assert.equal(1, code)
+    local p = io.popen(string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s " ..
+      "bin/zis integrations 2>&1 >&-", H.url, H.email, H.token))
+    local err = p:read("a")
+    local _, _, closed = p:close()
+    assert.equal(1, closed)
+    assert.matches("^zis: cannot write to stdout", err)
+    _, _, code = os.execute("bin/zis --help >/dev/full 2>/dev/null")
+    assert.equal(1, code)
+  end)
+
+  it("prints completion scripts for bash, zsh and fish", function()
+    local code, out = zis_cmd("completion bash")
+    assert.equal(0, code)
+    assert.matches("complete %-F _zis", out)
+    assert.matches("export", out)
+    code, out = zis_cmd("completion zsh")
+    assert.equal(0, code)
+    assert.matches("#compdef zis", out)
+    code, out = zis_cmd("completion fish")
+    assert.equal(0, code)
+    assert.matches("complete %-c zis", out)
+    assert.matches("uninstall%-stale", out)
+  end)
+
+  it("runs from an absolute path and through a symlink, with no LUA_PATH", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local cwd = io.popen("pwd"):read("l")
+    assert(os.execute("mkdir " .. dir .. " && ln -s '" .. cwd .. "/bin/zis' " .. dir .. "/zis"))
+    for _, path in ipairs{ "'" .. cwd .. "/bin/zis'", dir .. "/zis" } do
+      local p = io.popen("cd / && env -i PATH=/usr/bin:/bin ZENDESK_URL=" .. H.url .. " ZENDESK_EMAIL=" .. H.email ..
+                         " ZENDESK_API_TOKEN=" .. H.token .. " " .. path .. " integrations 2>&1")
+      local out = p:read("a")
+      assert.is_true(p:close(), out)
+      assert.matches("^NAME", out)
+    end
+    os.execute("rm -rf " .. dir)
   end)
 
   it("deploys, then lists with tables and JSON", function()
@@ -92,9 +189,6 @@ describe("zis command", function()
     assert.equal(1, code)
     assert.matches("^zis: GET [^\n]+: 401 Unauthorized", err)
     assert.is_nil(err:find("wrong-fake-token", 1, true))
-    code, _, err = zis_cmd("integrations", "ZENDESK_URL= ZENDESK_SUBDOMAIN=")
-    assert.equal(1, code)
-    assert.matches("^zis: [^\n]*required\n$", err)
   end)
 
   it("validate says what is wrong, with paths, and exits 1", function()
@@ -125,5 +219,171 @@ describe("zis command", function()
     os.remove(bad)
     assert.equal(1, code)
     assert.matches("NOT deployed: the bundle is not valid", out)
+  end)
+end)
+
+-- Ctrl-C: runs bin/zis in the background, sends SIGINT after `after`
+-- seconds, returns exit status, seconds from the signal to the exit, stderr.
+local socket = require "socket"
+local function interrupt(args, after)
+  local base = os.tmpname()
+  os.execute(string.format("(env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s bin/zis %s " ..
+    ">%s.out 2>%s.err & echo $! >%s.pid; wait $!; echo $? >%s.rc) >/dev/null 2>&1 &",
+    H.url, H.email, H.token, args, base, base, base, base))
+  socket.sleep(after)
+  local pid
+  for _ = 1, 100 do
+    local f = io.open(base .. ".pid")
+    pid = f and f:read("n")
+    if f then f:close() end
+    if pid then break end
+    socket.sleep(0.01)
+  end
+  local t0 = socket.gettime()
+  os.execute("kill -INT " .. pid)
+  local rc
+  while not rc and socket.gettime() - t0 < 10 do
+    local f = io.open(base .. ".rc")
+    rc = f and f:read("n")
+    if f then f:close() end
+    if not rc then socket.sleep(0.02) end
+  end
+  local elapsed = socket.gettime() - t0
+  local err = H.read(base .. ".err")
+  os.execute("rm -f " .. base .. " " .. base .. ".*")
+  return rc, elapsed, err
+end
+
+-- Every file under its final name is whole JSON; no temporary file is left.
+local function assert_no_partial(dir)
+  local p = io.popen("ls -A " .. dir .. " 2>/dev/null")
+  for name in p:lines() do
+    assert.is_nil(name:match("zis%-tmp"), "temporary file left: " .. name)
+    assert.is_table(zis.decode_json(H.read(dir .. "/" .. name)), name .. " is not whole")
+  end
+  p:close()
+end
+
+local function seed(n)
+  H.fresh("demo")
+  local c = H.client()
+  for i = 1, n do assert(c:upload_bundle("demo", H.bundle("demo", "b" .. i))) end
+  local uuids = {}
+  for b in c:bundles("demo") do uuids[#uuids + 1] = b.uuid end
+  c:close()
+  return uuids
+end
+
+describe("zis and Ctrl-C", function()
+  it("exits 130 with one line, and export leaves no partial file", function()
+    local uuids = seed(3)
+    H.faults{ { path = "/api/services/zis/registry/demo/bundles/" .. uuids[2], delay = 1, status = 200,
+                content_type = "application/json", body = zis.encode_json(H.bundle("demo", "b2")) } }
+    local dir = os.tmpname()
+    os.remove(dir)
+    local code, _, err = interrupt("export demo " .. dir .. " --concurrency 1", 0.4)
+    assert.equal(130, code, err)
+    assert.matches("\nzis: interrupted\n$", err)   -- after the progress lines
+    assert.is_nil(err:find("traceback", 1, true))
+    assert_no_partial(dir)
+    os.execute("rm -rf " .. dir)
+  end)
+
+  -- Needs the engine to notice the interrupt while it waits (the lead's
+  -- part of issue 12): until then the signal is acted on only when the
+  -- request or the Retry-After wait ends.  Turn `pending` into `it` then.
+  pending("stops within 1.5 s, mid-request and mid-retry-wait", function()
+    H.fresh("demo")
+    H.faults{ { path = "/api/services/zis/registry/integrations", delay = 5, status = 200,
+                content_type = "application/json", body = '{"integrations":[]}' } }
+    local code, elapsed, err = interrupt("integrations", 0.3)
+    assert.equal(130, code, err)
+    assert.is_true(elapsed < 1.5, "took " .. elapsed .. " s")
+    H.reset()
+    H.faults{ { path = "/api/services/zis/registry/integrations", status = 429, body = "slow down",
+                headers = { ["Retry-After"] = "30" }, times = 5 } }
+    code, elapsed, err = interrupt("integrations", 0.3)
+    assert.equal(130, code, err)
+    assert.is_true(elapsed < 1.5, "took " .. elapsed .. " s")
+    local uuids = seed(3)
+    H.faults{ { path = "/api/services/zis/registry/demo/bundles/" .. uuids[2], delay = 5, status = 200,
+                content_type = "application/json", body = zis.encode_json(H.bundle("demo", "b2")) } }
+    local dir = os.tmpname()
+    os.remove(dir)
+    code, elapsed, err = interrupt("export demo " .. dir .. " --concurrency 1", 0.4)
+    assert.equal(130, code, err)
+    assert.is_true(elapsed < 1.5, "took " .. elapsed .. " s")
+    assert_no_partial(dir)
+    os.execute("rm -rf " .. dir)
+  end)
+end)
+
+describe("client:export", function()
+  local dir
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  it("writes every other bundle when one cannot be encoded, and reports it", function()
+    local uuids = seed(6)
+    -- the decoder accepts 1e400 (a float infinity); the encoder refuses it
+    H.faults{ { path = "/api/services/zis/registry/demo/bundles/" .. uuids[2], status = 200,
+                content_type = "application/json", body = '{"name":"big","x":1e400}' } }
+    local c = H.client()
+    local report = c:export("demo", dir, { concurrency = 2 })
+    assert.is_false(report.ok)
+    assert.equal(5, #report.written)
+    assert.equal(1, #report.failed)
+    assert.equal(uuids[2], report.failed[1].uuid)
+    assert.matches("infinity", tostring(report.failed[1].error))
+    assert_no_partial(dir)
+    -- and the command says so, exit 1
+    local code, out, err = zis_cmd("export demo " .. dir)
+    assert.equal(0, code, err)  -- the fault was used up: now every bundle is written
+    assert.matches("exported 6 bundle%(s%)", out)
+  end)
+
+  it("bounds its options", function()
+    seed(1)
+    local c = H.client()
+    local before = #H.log()
+    for _, bad in ipairs{ 0, -1, 65, 2.5, "8", false } do
+      assert.error_matches(function() c:export("demo", dir, { concurrency = bad }) end,
+                           "concurrency must be an integer from 1 to 64", 1, true)
+    end
+    assert.error_matches(function() c:export("demo", dir, { progress = 1 }) end, "progress must be a function",
+                         1, true)
+    assert.equal(before, #H.log())
+    assert.is_true(c:export("demo", dir, { concurrency = 64 }).ok)
+  end)
+
+  it("shortens long names with a stable hash, removes stale temporary files", function()
+    H.fresh("demo")
+    local c = H.client()
+    local long = string.rep("n", 300)
+    assert(c:upload_bundle("demo", H.bundle("demo", long)))
+    assert(c:upload_bundle("demo", H.bundle("demo", long .. "x")))
+    os.execute("mkdir -p " .. dir .. " && touch " .. dir .. "/.old.json.zis-tmp-0badf00d")
+    local report = c:export("demo", dir)
+    assert.is_true(report.ok)
+    local files = {}
+    for _, w in ipairs(report.written) do
+      local name = w.file:match("[^/]+$")
+      assert.is_true(#name <= 200, name)
+      files[#files + 1] = name
+    end
+    table.sort(files)
+    assert.not_equal(files[1], files[2])
+    assert.matches("^n+%-%x%x%x%x%x%x%x%x%.json$", files[1])
+    assert.is_nil(io.open(dir .. "/.old.json.zis-tmp-0badf00d"))
+    -- the same names on a second run
+    local again = c:export("demo", dir)
+    local files2 = {}
+    for _, w in ipairs(again.written) do files2[#files2 + 1] = w.file:match("[^/]+$") end
+    table.sort(files2)
+    assert.same(files, files2)
+    assert_no_partial(dir)
   end)
 end)

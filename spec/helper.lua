@@ -7,7 +7,33 @@ local core = require "zis.core"
 
 local H = {}
 
-H.url = assert(os.getenv("ZIS_MOCK_URL"), "run the specs with tools/with-mock (make test)")
+-- Without ZIS_MOCK_URL (plain `busted` from the root), start a local
+-- registry on a free port; a watcher stops it when this process ends.
+local function start_registry()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local root = assert(io.popen("pwd")):read("l")
+  -- $PPID, in the shell os.execute starts, is this Lua process
+  assert(os.execute(string.format(
+    "cd %q && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/?.so;;' " ..
+    "lua5.4 -e 'require\"zis.mock\".main()' -- --port 0 --port-file %s/port --quiet " ..
+    ">/dev/null 2>&1 & m=$!; (while kill -0 $PPID 2>/dev/null; do sleep 0.5; done; kill $m; rm -rf %s) " ..
+    ">/dev/null 2>&1 &", root, root, root, root, dir, dir)))
+  for _ = 1, 100 do
+    local f = io.open(dir .. "/port")
+    local port = f and f:read("n")
+    if f then f:close() end
+    if port then return "http://127.0.0.1:" .. port end
+    require("socket").sleep(0.05)
+  end
+  error("the local registry did not start (run the specs with make test)")
+end
+
+H.url = os.getenv("ZIS_MOCK_URL")
+if not H.url then
+  H.url = start_registry()
+end
 
 -- Obviously fake credentials, as the local registry accepts by default.
 H.email, H.token, H.password, H.oauth = "admin@example.com", "fake-api-token",

@@ -19,6 +19,8 @@
 
 #include "zis.h"
 #include "zis_json.h"
+#include "zis_fs.h"
+#include "zis_fs.h"
 
 /* Only luaopen_zis_core is exported; the build hides everything else. */
 #define ZIS_API __attribute__((visibility("default")))
@@ -97,6 +99,7 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
   zis_json_open(L);      /* null, array/object helpers and metatables */
   zis_client_open(L);    /* new, state, begin_call, end_call, methods */
   zis_engine_open(L);    /* submit, wait, cancel, set_bearer, sockets */
+  zis_fs_register(L);    /* fsync, fsync_dir, list_dir (export) */
   lua_pushliteral(L, ZIS_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, curl_version_text);

@@ -7,14 +7,31 @@
 
 local zis_core = require "zis.core"
 
-local io, ipairs, math, os, pairs, table, tostring, type =
-      io, ipairs, math, os, pairs, table, tostring, type
+local error, io, ipairs, math, os, pairs, pcall, setmetatable, string, table, tostring, type =
+      error, io, ipairs, math, os, pairs, pcall, setmetatable, string, table, tostring, type
 
--- A file name from a bundle name: letters, digits, . _ - kept, the rest _.
+-- File names stay well under the 255 bytes most file systems allow, with
+-- room for the temporary name's affixes.
+local MAX_BASE = 180
+local TMP_PATTERN = "^%..+%.zis%-tmp%-%x+$"   -- "." .. final name .. ".zis-tmp-" .. hex
+
+-- A stable 32-bit FNV-1a hash of s, as 8 hex digits: the same long name
+-- always gets the same file name.
+local function hash8(s)
+  local h = 0x811c9dc5
+  for i = 1, #s do
+    h = ((h ~ s:byte(i)) * 0x01000193) & 0xffffffff
+  end
+  return string.format("%08x", h)
+end
+
+-- A file name from a bundle name: letters, digits, . _ - kept, the rest _;
+-- a long one is cut and given a hash of the whole name.
 local function file_name(name, uuid, used)
-  local base = (type(name) == "string" and name ~= "") and name or uuid
+  local base = (type(name) == "string" and name ~= "") and name or tostring(uuid)
   base = base:gsub("[^%w%._%-]", "_"):gsub("^%.", "_")
-  if used[base] then base = base .. "-" .. uuid:gsub("[^%w%-]", "_") end
+  if used[base] then base = base .. "-" .. tostring(uuid):gsub("[^%w%-]", "_") end
+  if #base > MAX_BASE then base = base:sub(1, MAX_BASE - 9) .. "-" .. hash8(base) end
   used[base] = true
   return base .. ".json"
 end
@@ -23,27 +40,56 @@ local function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- Writes `text` to `path` whole, or not at all.
-local function write_whole(path, text)
-  local tmp = path .. ".tmp-" .. tostring(os.time()) .. "-" .. tostring(math.random(1e9))
+-- Is `e` a Ctrl-C (the interpreter's "interrupted!", or an engine error
+-- of kind "interrupted")?  Those are never reported as one bundle's
+-- failure: they end the export.
+local function is_interrupt(e)
+  if type(e) == "table" then
+    -- an engine error object: its own kind, or a decoder that passed the
+    -- interpreter's message on inside its own
+    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
+  end
+  return type(e) == "string" and e:match("interrupted!$") ~= nil
+end
+
+-- Removes a temporary file when the write did not finish, however it
+-- ended (an error, an interrupt): a to-be-closed guard.
+local Guard = { __close = function(g) if g.path then os.remove(g.path) end end }
+
+-- Writes `text` to dir/name whole, or not at all: a temporary file in the
+-- same folder, fsynced, renamed into place, then the folder fsynced.
+local function write_whole(dir, name, text)
+  local path = dir .. "/" .. name
+  local tmp = dir .. "/." .. name .. ".zis-tmp-" .. string.format("%08x", math.random(0, 0x7fffffff))
+  local guard <close> = setmetatable({ path = tmp }, Guard)
   local f, err = io.open(tmp, "wb")
   if not f then return nil, err end
   local ok, werr = f:write(text)
   local cok, cerr = f:close()
-  if not ok or not cok then
-    os.remove(tmp)
-    return nil, werr or cerr
-  end
+  if not ok or not cok then return nil, werr or cerr end
+  local sok, serr = zis_core.fsync(tmp)
+  if not sok then return nil, serr end
   local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, rerr
-  end
+  if not rok then return nil, rerr end
+  guard.path = nil
+  local dok, derr = zis_core.fsync_dir(dir)
+  if not dok then return nil, derr end
   return true
 end
 
+-- Removes temporary files an earlier, killed run left in dir.
+local function remove_stale(dir)
+  local names = zis_core.list_dir(dir)
+  for _, n in ipairs(names or {}) do
+    if n:match(TMP_PATTERN) then os.remove(dir .. "/" .. n) end
+  end
+end
+
 --- client:export(integration, dir [, opts]) -> report
--- opts: concurrency (default 8), progress (function(done, total)).
+-- opts: concurrency (1 to 64, default 8), progress (function(done, total)).
+-- One bundle that cannot be fetched, encoded or written is reported in
+-- `failed`; every other bundle is still written.  An interrupt (Ctrl-C)
+-- raises, after removing the temporary file being written.
 -- report: ok, dir, written ({name, uuid, file}), failed ({uuid, error}).
 local function export(client, integration, dir, opts)
   opts = opts or {}
@@ -52,6 +98,13 @@ local function export(client, integration, dir, opts)
     if k ~= "concurrency" and k ~= "progress" then
       error("bad argument #3 to 'export' (unknown option '" .. tostring(k) .. "')", 2)
     end
+  end
+  local concurrency = opts.concurrency == nil and 8 or opts.concurrency
+  if math.type(concurrency) ~= "integer" or concurrency < 1 or concurrency > 64 then
+    error("bad argument #3 to 'export' (concurrency must be an integer from 1 to 64)", 2)
+  end
+  if opts.progress ~= nil and type(opts.progress) ~= "function" then
+    error("bad argument #3 to 'export' (progress must be a function)", 2)
   end
   if not require("zis.client").valid_name(integration) then
     error("bad argument #1 to 'export' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
@@ -67,6 +120,7 @@ local function export(client, integration, dir, opts)
     for b in client:bundles(integration, { page_size = 100 }) do listed[#listed + 1] = b end
   end)
   if not ok then
+    if is_interrupt(err) then error(err, 0) end
     report.error = err
     return report
   end
@@ -74,6 +128,7 @@ local function export(client, integration, dir, opts)
     report.error = "cannot create folder " .. dir
     return report
   end
+  remove_stale(dir)
   local uuids = {}
   for i, b in ipairs(listed) do uuids[i] = b.uuid end
   local total, done = #uuids, 0
@@ -81,22 +136,30 @@ local function export(client, integration, dir, opts)
   if progress then progress(0, total) end
   -- fetch in chunks, so the progress line moves and memory stays bounded
   local used = {}
-  local chunk = (opts.concurrency or 8) * 4
+  local chunk = concurrency * 4
   for first = 1, total, chunk do
     local part = table.move(uuids, first, math.min(first + chunk - 1, total), 1, {})
-    local bundles, errors = client:get_bundles(integration, part, { concurrency = opts.concurrency })
+    local bundles, errors = client:get_bundles(integration, part, { concurrency = concurrency })
     for i, uuid in ipairs(part) do
       local b = bundles[i]
       if b then
-        local file = dir .. "/" .. file_name(b.name, uuid, used)
-        local wok, werr = write_whole(file, pretty_json(b))
+        local name = file_name(b.name, uuid, used)
+        local file = dir .. "/" .. name
+        -- the encoder refuses what the decoder let through (invalid UTF-8,
+        -- 1e400): that bundle fails, the others are still written
+        local eok, text = pcall(pretty_json, b)
+        if not eok and is_interrupt(text) then error(text, 0) end
+        local wok, werr = false, text
+        if eok then wok, werr = write_whole(dir, name, text) end
         if wok then
           report.written[#report.written + 1] = { name = b.name, uuid = uuid, file = file }
         else
           report.failed[#report.failed + 1] = { uuid = uuid, error = werr }
         end
       else
-        report.failed[#report.failed + 1] = { uuid = uuid, error = errors and errors[i] }
+        local e = errors and errors[i]
+        if is_interrupt(e) then error(e, 0) end
+        report.failed[#report.failed + 1] = { uuid = uuid, error = e }
       end
       done = done + 1
     end

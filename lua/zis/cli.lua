@@ -1,0 +1,651 @@
+-- zis.cli: the `zis` command line (bin/zis is a small launcher around it).
+--
+-- Every command is one entry of M.commands: name, summary, description,
+-- args, options and a run function.  The argparse parser, every --help
+-- text and the shell completions are built from those entries, so adding a
+-- command is one table entry plus its run function, and nothing can be
+-- accepted that the help does not show.
+--
+-- Exit status: 0 success, 1 failure, 2 usage (refused before any request),
+-- 130 interrupted (SIGINT).  Every failure is one line on stderr, with no
+-- traceback and no internal file:line.  A write to stdout or stderr that
+-- fails (a full disk, a closed pipe) is a failure too.
+
+local argparse = require "argparse"
+local zis = require "zis"
+
+local error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
+      string, table, tonumber, tostring, type, xpcall =
+      error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
+      string, table, tonumber, tostring, type, xpcall
+
+local M = {}
+
+M.EXIT_OK, M.EXIT_FAILURE, M.EXIT_USAGE, M.EXIT_INTERRUPTED = 0, 1, 2, 130
+
+---------------------------------------------------------------------------
+-- Failures: raised as a table so main can tell them from bugs, and turned
+-- into one line and an exit status in one place (M.main).
+---------------------------------------------------------------------------
+
+local Failure = {}
+Failure.__index = Failure
+Failure.__tostring = function(f) return f.message end
+
+local function fail(message, status)
+  error(setmetatable({ message = tostring(message), status = status or M.EXIT_FAILURE }, Failure), 0)
+end
+
+local function usage_error(message) fail(message, M.EXIT_USAGE) end
+
+-- Is `e` the interpreter's (or the engine's) report of a Ctrl-C?
+local function is_interrupt(e)
+  if type(e) == "table" then
+    -- an engine error object: its own kind, or a decoder that passed the
+    -- interpreter's message on inside its own
+    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
+  end
+  return type(e) == "string" and e:match("interrupted!$") ~= nil
+end
+M.is_interrupt = is_interrupt
+
+-- The first line of a raised string, without the "file:line: " of the
+-- function that raised it, nor lua-zis' own "zis: " prefix.
+local function clean(msg)
+  msg = tostring(msg):match("^[^\n]*")
+  repeat
+    local rest = msg:match("^[%w%./_%-]+%.lua:%d+: (.*)$") or msg:match("^%[C%]: (.*)$")
+    if rest then msg = rest end
+  until not rest
+  return (msg:gsub("^zis: ", ""))
+end
+
+-- Any error value -> one line, exit status.  Raised strings from lua-zis
+-- are misuse by its contract ("bad argument ..."): a usage error.
+local function classify(e)
+  if getmetatable(e) == Failure then return e.message, e.status end
+  if is_interrupt(e) then return "interrupted", M.EXIT_INTERRUPTED end
+  if zis.is_error(e) then return (tostring(e):gsub("^zis: ", "")), M.EXIT_FAILURE end
+  local msg = clean(e)
+  local inner = msg:match("^bad argument #%d+ to '[^']*' %((.*)%)$")
+  if inner then return inner, M.EXIT_USAGE end
+  if msg:match("^option '") or msg:match("^unknown option") then return msg, M.EXIT_USAGE end
+  return msg, M.EXIT_FAILURE
+end
+M.classify = classify
+
+---------------------------------------------------------------------------
+-- Checked output
+---------------------------------------------------------------------------
+
+local function write_to(f, name, ...)
+  local ok, err = f:write(...)
+  if not ok then fail("cannot write to " .. name .. ": " .. tostring(err)) end
+end
+
+local function out(...) write_to(io.stdout, "stdout", ...) end
+local function err_out(...) write_to(io.stderr, "stderr", ...) end
+
+-- Rows as aligned columns, a header row first.
+local function print_table(header, rows)
+  local width = {}
+  for i, h in ipairs(header) do width[i] = #h end
+  for _, r in ipairs(rows) do
+    for i = 1, #header do
+      r[i] = tostring(r[i] == nil and "" or r[i])
+      if #r[i] > width[i] then width[i] = #r[i] end
+    end
+  end
+  local function line(cells)
+    local cols = {}
+    for i = 1, #header do
+      cols[i] = i < #header and cells[i] .. string.rep(" ", width[i] - #cells[i]) or cells[i]
+    end
+    out(table.concat(cols, "  "), "\n")
+  end
+  line(header)
+  for _, r in ipairs(rows) do line(r) end
+  if #rows == 0 then out("(none)\n") end
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then fail(err) end
+  local s, rerr = f:read("a")
+  f:close()
+  if not s then fail(path .. ": " .. tostring(rerr)) end
+  return s
+end
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v ~= nil and v ~= "" then return v end
+end
+
+---------------------------------------------------------------------------
+-- Argument types: each converts a string or returns nil, message, so a bad
+-- value is a usage error before any request.
+---------------------------------------------------------------------------
+
+local valid_name = require("zis.core").valid_name
+
+local TYPES = {}
+
+function TYPES.integration(s)
+  if valid_name(s) then return s end
+  return nil, "'" .. s .. "' is not an integration name (1 to 64 of a-z 0-9 - _)"
+end
+
+function TYPES.nonempty(s)
+  if s ~= "" then return s end
+  return nil, "must not be empty"
+end
+
+-- An integer from lo to hi.
+function M.integer(lo, hi)
+  return function(s)
+    local n = math.tointeger(tonumber(s))
+    if n and n >= lo and n <= hi then return n end
+    return nil, "'" .. s .. "' is not an integer from " .. lo .. " to " .. hi
+  end
+end
+
+function TYPES.seconds(s)
+  local n = tonumber(s)
+  if n and n >= 0 and n < math.huge then return n end
+  return nil, "'" .. s .. "' is not a number of seconds"
+end
+
+---------------------------------------------------------------------------
+-- The context a run function receives
+---------------------------------------------------------------------------
+
+local Context = {}
+Context.__index = Context
+
+Context.out, Context.err, Context.fail, Context.usage_error = out, err_out, fail, usage_error
+Context.print_table, Context.read_file = print_table, read_file
+
+-- The client, from the environment; missing settings name the variables.
+function Context:client()
+  if self._client then return self._client end
+  if not (getenv("ZENDESK_URL") or getenv("ZENDESK_SUBDOMAIN")) then
+    usage_error("no Zendesk host: set ZENDESK_URL (or ZENDESK_SUBDOMAIN)")
+  end
+  if not ((getenv("ZENDESK_EMAIL") and (getenv("ZENDESK_API_TOKEN") or getenv("ZENDESK_PASSWORD")))
+          or getenv("ZENDESK_OAUTH_TOKEN")) then
+    usage_error("no credentials: set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), " ..
+                "or ZENDESK_OAUTH_TOKEN")
+  end
+  local ok, c = pcall(zis.from_env, { debug = self.debug or nil })
+  if not ok then usage_error("bad Zendesk settings in the environment: " .. (classify(c))) end
+  self._client = c
+  return c
+end
+
+-- `res` or a failure with `err`'s one line.
+function Context.check(_, res, err)
+  if res == nil then
+    if zis.is_error(err) then error(err, 0) end
+    fail(err)
+  end
+  return res
+end
+
+function Context.json_out(_, v) out(zis.pretty_json(v)) end
+
+-- A progress line on stderr: rewritten in place on a terminal.
+function Context:progress(text)
+  if self._tty == nil then self._tty = os.execute("test -t 2") == true end
+  if self._tty then err_out("\r\27[K", text) else err_out(text, "\n") end
+  self._progress = true
+end
+
+function Context:progress_done()
+  if self._progress and self._tty then err_out("\r\27[K") end
+  self._progress = nil
+end
+
+---------------------------------------------------------------------------
+-- The commands
+---------------------------------------------------------------------------
+
+-- The integration a bundle's references name (zis:{integration}:...).
+local function integration_of(bundle)
+  for _, r in pairs(type(bundle.resources) == "table" and bundle.resources or {}) do
+    local p = type(r) == "table" and r.properties or nil
+    local ref = type(p) == "table" and p.flow_name or nil
+    local name = type(ref) == "string" and ref:match("^zis:([^:]+):flow:")
+    if name then return name end
+  end
+end
+
+local function collect(ctx, iterator_name, integration)
+  local c, list = ctx:client(), {}
+  for x in c[iterator_name](c, integration, { page_size = 100 }) do list[#list + 1] = x end
+  return list
+end
+
+local INTEGRATION = { "integration", "the integration's name", type = "integration" }
+
+local function job_spec_command(which)
+  return {
+    name = which, summary = which .. " a job spec",
+    description = (which == "install" and "Installs" or "Uninstalls") ..
+                  " a job spec (short or full name).",
+    args = { INTEGRATION, { "job_spec", "the job spec: short (on_ticket) or full " ..
+                             "(zis:INTEGRATION:job_spec:on_ticket)", type = "nonempty" } },
+    run = function(ctx, a)
+      local full_integration = a.job_spec:match("^zis:([^:]*):job_spec:")
+      if full_integration and full_integration ~= a.integration then
+        usage_error("job spec " .. a.job_spec .. " belongs to integration " .. full_integration ..
+                    ", not " .. a.integration)
+      end
+      local c = ctx:client()
+      ctx:check(c[which .. "_job_spec"](c, a.integration, a.job_spec))
+      if ctx.json then return out('{"' .. which .. 'ed":true}\n') end
+      out(which, "ed job spec ", a.job_spec, "\n")
+    end,
+  }
+end
+
+M.commands = {
+  {
+    name = "integrations", summary = "list integrations",
+    description = "Lists the account's integrations.",
+    run = function(ctx)
+      local res = ctx:check(ctx:client():list_integrations())
+      if ctx.json then return ctx:json_out(res) end
+      local rows = {}
+      for _, i in ipairs(res.integrations or {}) do rows[#rows + 1] = { i.name, i.description } end
+      print_table({ "NAME", "DESCRIPTION" }, rows)
+    end,
+  },
+  {
+    name = "create", summary = "create an integration",
+    description = "Creates an integration (names are global and can never be deleted).",
+    args = { INTEGRATION, { "description", "what it is for", optional = true } },
+    run = function(ctx, a)
+      local res = ctx:check(ctx:client():create_integration(a.integration, { description = a.description }))
+      if ctx.json then return ctx:json_out(res) end
+      out("created integration ", a.integration, " (OAuth client ",
+          tostring(res.zendesk_oauth_client and res.zendesk_oauth_client.identifier), ")\n")
+    end,
+  },
+  {
+    name = "bundles", summary = "list every bundle",
+    description = "Lists every bundle of an integration.",
+    args = { INTEGRATION },
+    run = function(ctx, a)
+      local list = collect(ctx, "bundles", a.integration)
+      if ctx.json then return ctx:json_out(zis.array(list)) end
+      local rows = {}
+      for _, b in ipairs(list) do rows[#rows + 1] = { b.uuid, b.name, b.description } end
+      print_table({ "UUID", "NAME", "DESCRIPTION" }, rows)
+    end,
+  },
+  {
+    name = "bundle", summary = "get, push or delete one bundle",
+    description = "One bundle: print it as JSON, upload a JSON file, or delete it.",
+    commands = {
+      {
+        name = "get", summary = "print one bundle, with resources, as JSON",
+        description = "Prints one bundle, with its resources, as pretty JSON (keys sorted).",
+        args = { INTEGRATION, { "uuid", "the bundle's uuid", type = "nonempty" } },
+        run = function(ctx, a)
+          ctx:json_out(ctx:check(ctx:client():get_bundle(a.integration, a.uuid)))
+        end,
+      },
+      {
+        name = "push", summary = "upload a bundle (a JSON file, sent as it is)",
+        description = "Uploads a JSON file byte for byte (an upsert by bundle name). Installed " ..
+                      "job specs are left uninstalled: prefer zis deploy.",
+        args = { INTEGRATION, { "file", "the bundle, a JSON file" } },
+        run = function(ctx, a)
+          local text = read_file(a.file)
+          ctx:check(ctx:client():upload_bundle(a.integration, text))
+          if ctx.json then return out('{"uploaded":true}\n') end
+          out("uploaded ", a.file, " to ", a.integration,
+              " (installed job specs are now uninstalled: zis deploy reinstalls them)\n")
+        end,
+      },
+      {
+        name = "delete", summary = "delete a bundle",
+        description = "Deletes a bundle.",
+        args = { INTEGRATION, { "uuid", "the bundle's uuid", type = "nonempty" } },
+        run = function(ctx, a)
+          ctx:check(ctx:client():delete_bundle(a.integration, a.uuid))
+          if ctx.json then return out('{"deleted":true}\n') end
+          out("deleted bundle ", a.uuid, "\n")
+        end,
+      },
+    },
+  },
+  {
+    name = "job-specs", summary = "list every job spec",
+    description = "Lists every job spec and whether it is installed.",
+    args = { INTEGRATION },
+    run = function(ctx, a)
+      local list = collect(ctx, "job_specs", a.integration)
+      if ctx.json then return ctx:json_out(zis.array(list)) end
+      local rows = {}
+      for _, j in ipairs(list) do
+        rows[#rows + 1] = { j.name, j.installed and "yes" or "no", j.event_type, j.flow_name }
+      end
+      print_table({ "NAME", "INSTALLED", "EVENT", "FLOW" }, rows)
+    end,
+  },
+  job_spec_command("install"),
+  job_spec_command("uninstall"),
+  {
+    name = "validate", summary = "check a bundle offline",
+    description = "Checks a bundle offline; exit status 1 when it has errors.",
+    args = { { "file", "the bundle, a JSON file" } },
+    options = { { "--integration", "the integration the bundle's references must name",
+                  type = "integration" } },
+    run = function(ctx, a)
+      local ok, problems = zis.validate(read_file(a.file), { integration = a.integration })
+      if ctx.json then
+        ctx:json_out{ ok = ok, problems = zis.array(problems) }
+      else
+        for _, p in ipairs(problems) do
+          out(p.severity, ": ", p.path ~= "" and p.path or "(bundle)", ": ", p.message, "\n")
+        end
+        out(a.file, ok and ": valid" or ": NOT valid", "\n")
+      end
+      return ok and 0 or 1
+    end,
+  },
+  {
+    name = "deploy", summary = "validate, upload, install every job spec, report stale ones",
+    description = "Validates, creates the integration when missing, uploads, installs every job " ..
+                  "spec, reads them back, and reports stale job specs from older bundles. The " ..
+                  "integration defaults to the one the bundle's references name. Exit status 0 " ..
+                  "only when the deployment is whole.",
+    args = { { "file", "the bundle, a JSON file" } },
+    options = {
+      { "--integration", "the integration (default: the one the bundle names)", type = "integration" },
+      { "--dry-run", "say what would be done; change nothing", flag = true },
+      { "--uninstall-stale", "uninstall job specs of older bundles", flag = true },
+    },
+    run = function(ctx, a)
+      local text = read_file(a.file)
+      local bundle = zis.decode_json(text)
+      if type(bundle) ~= "table" then fail(a.file .. ": not a JSON bundle") end
+      local integration = a.integration or integration_of(bundle)
+      if not integration then usage_error("cannot tell the integration from the bundle: give --integration") end
+      local c = ctx:client()
+      ctx:progress("deploying " .. a.file .. " to " .. integration .. " ...")
+      local report = c:deploy(integration, text, { dry_run = a.dry_run, uninstall_stale = a.uninstall_stale })
+      ctx:progress_done()
+      if ctx.json then
+        local o = {}
+        for k, v in pairs(report) do o[k] = v end
+        o.failed = {}
+        for i, f in ipairs(report.failed or {}) do o.failed[i] = { name = f.name, error = tostring(f.error) } end
+        o.failed = zis.array(o.failed)
+        if report.error then o.error = tostring(report.error) end
+        for _, k in ipairs{ "installed", "not_installed", "stale", "removed", "steps", "problems" } do
+          o[k] = zis.array(o[k] or {})
+        end
+        ctx:json_out(o)
+      else
+        for _, p in ipairs(report.problems or {}) do out("  ", p.severity, ": ", p.path, ": ", p.message, "\n") end
+        for _, s in ipairs(report.steps or {}) do out("  ", s, "\n") end
+        out(report.summary, "\n")
+      end
+      return report.ok and 0 or 1
+    end,
+  },
+  {
+    name = "export", summary = "write every bundle to DIR as JSON files",
+    description = "Writes every bundle of an integration, with its resources, to DIR as pretty " ..
+                  "JSON files (one per bundle, keys sorted), fetched concurrently; each file " ..
+                  "appears whole or not at all. Exit status 0 only when every bundle was written.",
+    args = { INTEGRATION, { "dir", "the folder (created when missing)", type = "nonempty" } },
+    options = { { "--concurrency", "requests at once, 1 to 64", argname = "N", type = M.integer(1, 64),
+                  default = 8 } },
+    run = function(ctx, a)
+      local c = ctx:client()
+      local report = c:export(a.integration, a.dir, { concurrency = a.concurrency,
+        progress = function(done, total)
+          ctx:progress(string.format("exporting %s: %d/%d bundles", a.integration, done, total))
+        end })
+      ctx:progress_done()
+      if report.error then fail(report.error) end
+      if ctx.json then
+        local failed = {}
+        for i, f in ipairs(report.failed) do failed[i] = { uuid = f.uuid, error = tostring(f.error) } end
+        ctx:json_out{ ok = report.ok, dir = report.dir, written = zis.array(report.written),
+                      failed = zis.array(failed) }
+      else
+        for _, f in ipairs(report.failed) do err_out("zis: ", f.uuid, ": ", tostring(f.error), "\n") end
+        out(string.format("exported %d bundle(s) of %s to %s%s\n", #report.written, a.integration, a.dir,
+                          #report.failed > 0 and (", " .. #report.failed .. " failed") or ""))
+      end
+      return report.ok and 0 or 1
+    end,
+  },
+  {
+    name = "mock", summary = "run the local registry",
+    description = "Serves the ZIS Registry API from memory on loopback, with fake credentials " ..
+                  "(admin@example.com with token fake-api-token or password fake-password, or " ..
+                  "the bearer token fake-oauth-token), until POST /__mock/shutdown or Ctrl-C.",
+    options = {
+      { "--host", "loopback address to listen on", default = "127.0.0.1" },
+      { "--port", "port; 0 picks a free one", argname = "N", type = M.integer(0, 65535), default = 8089 },
+      { "--port-file", "write the port to FILE once listening", argname = "FILE" },
+      { "--quiet", "log nothing", flag = true },
+      { "--email", "accepted email", argname = "E" },
+      { "--token", "accepted API token", argname = "T" },
+      { "--password", "accepted password", argname = "P" },
+      { "--oauth-token", "accepted bearer token", argname = "O" },
+      { "--latency", "seconds added to every API answer (without blocking others)",
+        argname = "SECONDS", type = "seconds" },
+    },
+    run = function(_, a)
+      local opts = {}
+      for _, k in ipairs{ "host", "port", "port_file", "quiet", "email", "token", "password",
+                          "oauth_token", "latency" } do opts[k] = a[k] end
+      require("zis.mock").serve(opts)
+    end,
+  },
+  {
+    name = "completion", summary = "print a shell completion script",
+    description = "Prints a completion script: eval \"$(zis completion bash)\", " ..
+                  "zis completion fish | source, or save the zsh one as _zis on $fpath.",
+    args = { { "shell", "bash, zsh or fish", choices = { "bash", "zsh", "fish" } } },
+    run = function(ctx, a)
+      out(ctx.parser["get_" .. a.shell .. "_complete"](ctx.parser))
+    end,
+  },
+}
+
+---------------------------------------------------------------------------
+-- Building the parser from M.commands
+---------------------------------------------------------------------------
+
+local ROOT_DESCRIPTION = "The ZIS Registry from the shell (lua-zis)."
+local ROOT_EPILOG = [[
+Credentials and host come from the environment: ZENDESK_URL or
+ZENDESK_SUBDOMAIN, ZENDESK_EMAIL with ZENDESK_API_TOKEN (or
+ZENDESK_PASSWORD), or ZENDESK_OAUTH_TOKEN.
+Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted.
+`zis COMMAND --help` describes one command.]]
+
+local function key_of(name) return (name:gsub("^%-%-", ""):gsub("%-", "_")) end
+
+-- spec.type as an argparse converter whose message names the argument.
+local function converter(spec, label)
+  local t = spec.type
+  if type(t) == "string" then t = assert(TYPES[t], "unknown argument type " .. t) end
+  return function(s)
+    local v, msg = t(s)
+    if v == nil then return nil, label .. ": " .. tostring(msg) end
+    return v
+  end
+end
+
+-- Adds -h/--help to parser p: it records which parser asked and stops the
+-- parse, so main prints the help with a checked write.
+local function add_help(p, state)
+  p:add_help(false)
+  p:flag("-h --help", "Show this help and exit."):action(function()
+    state.help = p
+    error("help", 0)
+  end)
+end
+
+-- Adds spec's arguments and options to the argparse (sub)parser p.
+local function add_params(p, spec)
+  for _, a in ipairs(spec.args or {}) do
+    local arg = p:argument(a[1]:upper(), a[2])
+    arg:target(key_of(a[1]))
+    if a.optional then arg:args("?") end
+    if a.choices then arg:choices(a.choices) end
+    if a.type then arg:convert(converter(a, a[1]:upper())) end
+  end
+  for _, o in ipairs(spec.options or {}) do
+    local opt
+    if o.flag then
+      opt = p:flag(o[1], o[2])
+    else
+      opt = p:option(o[1], o[2]):argname(o.argname or key_of(o[1]):upper())
+      if o.type then opt:convert(converter(o, o[1])) end
+      if o.default ~= nil then opt:default(tostring(o.default)) end
+    end
+    opt:target(key_of(o[1]))
+  end
+end
+
+local function add_entry(parent, spec, state, depth)
+  local cmd = parent:command(spec.name, spec.description or spec.summary)
+  cmd:summary(spec.summary or spec.description)
+  cmd:target("_command_" .. depth .. "_" .. spec.name)
+  add_help(cmd, state)
+  add_params(cmd, spec)
+  if spec.commands then
+    cmd:command_target("_command_" .. (depth + 1))
+    for _, sub in ipairs(spec.commands) do add_entry(cmd, sub, state, depth + 1) end
+  end
+  return cmd
+end
+
+-- The entry of M.commands called `name`, or nil.
+function M.command(name)
+  for _, s in ipairs(M.commands) do if s.name == name then return s end end
+end
+
+-- Builds the parser: `zis` with every command, or, with `only`, that one
+-- command as a program of its own (zis-mock); `state.help` is set when
+-- -h/--help is given.
+function M.parser(state, only, program)
+  if only then
+    local spec = assert(M.command(only), "no command " .. tostring(only))
+    local p = argparse(program, spec.description or spec.summary)
+    p:help_max_width(80)
+    add_help(p, state)
+    add_params(p, spec)
+    state.only = spec
+    return p
+  end
+  local p = argparse(program or "zis", ROOT_DESCRIPTION, ROOT_EPILOG)
+  p:help_max_width(80)
+  add_help(p, state)
+  p:flag("--json", "Print JSON (for scripts) instead of tables.")
+  p:flag("--debug", "Print each HTTP attempt to stderr (never a credential).")
+  p:command_target("_command_1")
+  for _, spec in ipairs(M.commands) do add_entry(p, spec, state, 1) end
+  return p
+end
+
+-- The spec of the command the parse chose (walking nested commands).
+local function chosen(result, state)
+  if state.only then return state.only end
+  local list, spec, depth = M.commands, nil, 1
+  while result["_command_" .. depth] do
+    local name = result["_command_" .. depth]
+    for _, s in ipairs(list) do if s.name == name then spec = s end end
+    list, depth = spec.commands or {}, depth + 1
+  end
+  return spec
+end
+
+-- argparse's error, on one line: "unknown option '--dry-rn' (did you
+-- mean '--dry-run'?)".
+local function one_line(msg)
+  local first, rest = tostring(msg):match("^([^\n]*)\n?(.*)$")
+  rest = rest:gsub("\n", " "):gsub("^%s+", "")
+  if rest ~= "" then return first .. " (" .. rest:gsub("^Did", "did") .. ")" end
+  return first
+end
+
+-- The command words before the first option, for "see zis CMD --help".
+local function command_words(argv, program)
+  local words = { program }
+  local list = M.commands
+  for _, a in ipairs(argv) do
+    local found
+    for _, s in ipairs(list or {}) do if s.name == a then found = s end end
+    if not found then break end
+    words[#words + 1] = a
+    list = found.commands
+  end
+  return table.concat(words, " ")
+end
+
+---------------------------------------------------------------------------
+-- main
+---------------------------------------------------------------------------
+
+-- Flushes stdout; a failed flush (a full disk, a closed descriptor) is a
+-- failure, like a failed write.
+local function flush_stdout()
+  local ok, err = io.stdout:flush()
+  if not ok then fail("cannot write to stdout: " .. tostring(err)) end
+end
+
+-- Writes the one-line error; if even stderr fails, the status says it.
+local function report(program, msg)
+  local ok = io.stderr:write(program, ": ", msg, "\n")
+  return ok ~= nil
+end
+
+--- cli.main(argv [, opts]) -> exit status.  opts.only = "mock" and
+-- opts.program = "zis-mock" run one command as a program of its own.
+function M.main(argv, opts)
+  opts = opts or {}
+  local program = opts.program or "zis"
+  local args = {}
+  for i = 1, #(argv or {}) do args[i] = argv[i] end
+  local state = {}
+  local status
+  local ok, e = xpcall(function()
+    local parser = M.parser(state, opts.only, program)
+    local pok, parsed, result = pcall(parser.pparse, parser, args)
+    if state.help then
+      out(state.help:get_help(), "\n")
+      flush_stdout()
+      status = 0
+      return
+    end
+    if not pok then error(parsed, 0) end  -- not a parse error: an interrupt, or a bug
+    if not parsed then
+      local where = opts.only and program or command_words(args, program)
+      usage_error(one_line(result) .. " (see " .. where .. " --help)")
+    end
+    local spec = chosen(result, state)
+    local ctx = setmetatable({ json = result.json, debug = result.debug, parser = parser,
+                               program = program }, Context)
+    local code = spec.run(ctx, result)
+    if ctx._client then ctx._client:close() end
+    flush_stdout()
+    status = code or 0
+  end, function(x) return x end)
+  if ok then return status end
+  local msg, code = classify(e)
+  if not report(program, msg) then code = M.EXIT_FAILURE end
+  return code
+end
+
+return M
