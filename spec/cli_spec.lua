@@ -387,3 +387,62 @@ describe("client:export", function()
     assert_no_partial(dir)
   end)
 end)
+
+describe("zis graph", function()
+  before_each(function() H.fresh("graph_cli") end)
+
+  local function run(args, env)
+    local out, err = os.tmpname(), os.tmpname()
+    local cmd = string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s",
+      H.url, H.email, H.token, env or "", args, out, err)
+    local _, _, code = os.execute(cmd)
+    local o, e = H.read(out), H.read(err)
+    os.remove(out); os.remove(err)
+    return code, o, e
+  end
+
+  it("draws a bundle file as DOT, Mermaid and SVG", function()
+    local code, out = run("graph " .. EXAMPLE)
+    assert.equal(0, code)
+    assert.matches("^digraph zis_bundle {", out)
+    code, out = run("graph " .. EXAMPLE .. " --format mermaid")
+    assert.equal(0, code)
+    assert.matches("^flowchart TD", out)
+    code, out = run("graph " .. EXAMPLE .. " --format svg")
+    assert.equal(0, code)
+    assert.matches("<svg", out, 1, true)
+  end)
+
+  it("draws a live bundle by integration and uuid", function()
+    local c = H.client()
+    assert(c:upload_bundle("graph_cli", H.bundle("graph_cli", "live")))
+    local uuid = c:list_bundles("graph_cli").bundles[1].uuid
+    local code, out = run("graph graph_cli " .. uuid .. " --format mermaid")
+    assert.equal(0, code)
+    assert.matches("flow", out)
+  end)
+
+  it("refuses an unknown format and a bad integration with exit 2, before any request", function()
+    H.reset()
+    local code, _, err = run("graph " .. EXAMPLE .. " --format jpg")
+    assert.equal(2, code)
+    assert.matches("^zis: [^\n]+\n$", err)
+    code, _, err = run("graph NotAName some-uuid")
+    assert.equal(2, code)
+    assert.matches("integration", err)
+    assert.same({}, H.log())
+  end)
+
+  it("says how to install Graphviz when dot is missing (exit 2)", function()
+    -- a PATH with what bin/zis needs, and no dot
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir .. " && ln -s $(command -v lua5.4) $(command -v readlink) " ..
+                      "$(command -v dirname) " .. dir .. "/"))
+    local code, out, err = run("graph " .. EXAMPLE .. " --format png", "PATH=" .. dir)
+    os.execute("rm -rf " .. dir)
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.matches("^zis: [^\n]*graphviz[^\n]*\n$", err)
+  end)
+end)

@@ -20,7 +20,6 @@
 #include "zis.h"
 #include "zis_json.h"
 #include "zis_fs.h"
-#include "zis_fs.h"
 
 /* Only luaopen_zis_core is exported; the build hides everything else. */
 #define ZIS_API __attribute__((visibility("default")))

@@ -127,7 +127,7 @@ end
 -- value is a usage error before any request.
 ---------------------------------------------------------------------------
 
-local valid_name = require("zis.core").valid_name
+local valid_name = require("zis.client").valid_name
 
 local TYPES = {}
 
@@ -427,6 +427,32 @@ M.commands = {
     end,
   },
   {
+    name = "graph", summary = "draw a bundle's flows (DOT, Mermaid, SVG, PNG)",
+    description = "Draws a bundle: a JSON file, or a live bundle given as INTEGRATION UUID. " ..
+                  "svg and png need Graphviz's dot (Debian: apt-get install graphviz).",
+    args = { { "source", "a bundle file, or an integration name followed by a uuid" },
+             { "uuid", "the live bundle's uuid (with an integration name)", optional = true,
+               type = "nonempty" } },
+    options = { { "--format", "dot, mermaid, svg or png", argname = "FORMAT", default = "dot",
+                  choices = { "dot", "mermaid", "svg", "png" } } },
+    run = function(ctx, a)
+      local bundle
+      if a.uuid then
+        local integration, why = TYPES.integration(a.source)
+        if not integration then usage_error("INTEGRATION: " .. why) end
+        bundle = ctx:check(ctx:client():get_bundle(integration, a.uuid))
+      else
+        bundle = read_file(a.source)
+      end
+      local text, msg, code = require("zis.graph").render(bundle, { format = a.format })
+      if not text then
+        if code == "usage" then usage_error(msg) end
+        fail(msg)
+      end
+      out(text)
+    end,
+  },
+  {
     name = "mock", summary = "run the local registry",
     description = "Serves the ZIS Registry API from memory on loopback, with fake credentials " ..
                   "(admin@example.com with token fake-api-token or password fake-password, or " ..
@@ -512,6 +538,7 @@ local function add_params(p, spec)
     else
       opt = p:option(o[1], o[2]):argname(o.argname or key_of(o[1]):upper())
       if o.type then opt:convert(converter(o, o[1])) end
+      if o.choices then opt:choices(o.choices) end
       if o.default ~= nil then opt:default(tostring(o.default)) end
     end
     opt:target(key_of(o[1]))

@@ -222,6 +222,16 @@ end
 -- branch.  States are numbered from StartAt outwards, breadth first, so
 -- the diagram reads top-down in the order the flow runs; states that
 -- nothing reaches come last, by name, and are marked.
+-- One step of a JSON path, written as zis.validate writes it: .key, or
+-- ["key"] when the key has other characters.
+local function seg(key)
+  key = tostring(key)
+  if key:match("^[%w_%-]+$") then return "." .. key end
+  -- a key that is not UTF-8 cannot be JSON text: quote it as Lua would
+  local ok, quoted = pcall(require("zis.core").encode_json, key)
+  return "[" .. (ok and quoted or string.format("%q", key)) .. "]"
+end
+
 function Model:machine(def, path, title)
   local m = { id = self:cluster_id(), title = title, path = path, states = {}, missing = {},
               problems = {} }
@@ -248,7 +258,7 @@ function Model:machine(def, path, title)
   for k, name in ipairs(order) do
     local s = states[name]
     local node = { id = self:node_id(), name = clean(name), problems = {}, machines = {},
-                   path = path .. ".States." .. tostring(name) }
+                   path = path .. ".States" .. seg(name) }
     node.type = is_object(s) and type(s.Type) == "string" and s.Type or "?"
     node.lines = is_object(s) and self:state_lines(s) or {}
     for j, line in ipairs(node.lines) do node.lines[j] = shorten(clean(line), 48) end
@@ -336,7 +346,7 @@ local function build(bundle, opts)
     local r = resources[key]
     local p = is_object(r) and is_object(r.properties) and r.properties
     if p and r.type == "ZIS::Flow" then
-      local path = "resources." .. tostring(key)
+      local path = "resources" .. seg(key)
       local m = self:machine(p.definition, path .. ".properties.definition",
                              "flow: " .. clean(str(p.name) or key))
       -- problems of the resource itself (its name, say) belong to the flow

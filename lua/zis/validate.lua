@@ -86,7 +86,9 @@ end
 local function seg(key)
   key = tostring(key)
   if key:match("^[%w_%-]+$") then return "." .. key end
-  return "[" .. encode_json(key) .. "]"
+  -- a key that is not UTF-8 cannot be JSON text: quote it as Lua would
+  local ok, quoted = pcall(encode_json, key)
+  return "[" .. (ok and quoted or string.format("%q", key)) .. "]"
 end
 
 local function is_object(v)
