@@ -126,6 +126,7 @@ static size_t on_body (char *p, size_t size, size_t n, void *ud) {
   memcpy(s->body.data + s->body.len, p, add);
   s->body.len += add;
   c->held += add;
+  if (c->held > c->peak_held) c->peak_held = c->held;
   return add;
 }
 
@@ -601,11 +602,14 @@ static int engine_sockets (lua_State *L) {
   return 2;
 }
 
-/* core.engine_stats(client) -> {connects =, running =, held =, finished =} */
+/* core.engine_stats(client) -> {connects =, running =, held =, peak_held =,
+** budget =, finished =} */
 static int engine_stats (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, c->connects); lua_setfield(L, -2, "connects");
+  lua_pushinteger(L, (lua_Integer)c->peak_held); lua_setfield(L, -2, "peak_held");
+  lua_pushinteger(L, (lua_Integer)c->budget); lua_setfield(L, -2, "budget");
   lua_pushinteger(L, c->running); lua_setfield(L, -2, "running");
   lua_pushinteger(L, (lua_Integer)c->held); lua_setfield(L, -2, "held");
   lua_pushinteger(L, c->ndone); lua_setfield(L, -2, "finished");

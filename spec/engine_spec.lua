@@ -1,0 +1,300 @@
+-- The one engine: a single call is a batch of one, so every policy behaves
+-- the same in both; lifetimes are closed against user code; one pool per
+-- client; memory bounded per batch.
+local zis = require "zis"
+local core = require "zis.core"
+local H = require "spec.helper"
+
+local I = "engine"
+local REG = "/api/services/zis/registry"
+
+-- Uploads n bundles and returns their uuids.
+local function seed(n)
+  local c = H.client()
+  for i = 1, n do assert(c:upload_bundle(I, H.bundle(I, "b" .. i))) end
+  local uuids = {}
+  for b in c:bundles(I, { page_size = 100 }) do uuids[#uuids + 1] = b.uuid end
+  c:close()
+  return uuids
+end
+
+-- Runs `call(client)` once as a single call and once as a batch item;
+-- returns both outcomes with the hook events each produced.
+local function both(opts, fault_for, call_single, call_batch)
+  local out = {}
+  for _, mode in ipairs{ "single", "batch" } do
+    local events = {}
+    local o = { on_request = function(e) events[#events + 1] = e end }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local c = H.client(o)
+    H.faults(fault_for())
+    local res, err
+    if mode == "single" then res, err = call_single(c)
+    else
+      local list, errs = call_batch(c)
+      res, err = list[1], errs and errs[1]
+    end
+    out[mode] = { res = res, err = err, events = events }
+    c:close()
+  end
+  return out.single, out.batch
+end
+
+describe("one engine: single calls and batches behave the same", function()
+  local uuid
+  before_each(function()
+    H.fresh(I)
+    uuid = seed(1)[1]
+  end)
+
+  local function get(c) return c:get_bundle(I, uuid) end
+  local function batch(c) return c:get_bundles(I, { uuid }) end
+  local function path() return REG .. "/" .. I .. "/bundles/" .. uuid end
+
+  it("429 with Retry-After: retried after the wait, in both", function()
+    local s, b = both({ retries = 2 }, function()
+      return { { path = path(), status = 429, body = "slow down", content_type = "text/plain",
+                 headers = { ["Retry-After"] = "0.2" } } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.truthy(r.res, tostring(r.err))
+      assert.equal(2, #r.events)
+      assert.equal(429, r.events[1].status)
+      assert.near(0.2, r.events[1].retry_in, 1e-9)
+      assert.equal(200, r.events[2].status)
+      assert.equal(2, r.events[2].attempt)
+    end
+  end)
+
+  it("a 401 refreshes a token from the oauth_token function once, in both", function()
+    local calls = 0
+    local fn = function() calls = calls + 1 return H.oauth end
+    local s, b = both({ token = false, email = false, oauth_token = fn }, function()
+      return { { path = path(), status = 401, body = '{"error":"invalid_token"}' } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.truthy(r.res, tostring(r.err))
+      assert.same({ 401, 200 }, { r.events[1].status, r.events[2].status })
+    end
+    assert.equal(4, calls)   -- first token and one refresh, for each mode
+  end)
+
+  it("same-origin redirects are followed in both, never to another origin", function()
+    local s, b = both({ follow_redirects = true }, function()
+      return { { path = path(), status = 302, headers = { Location = H.url .. path() .. "?again=1" } } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.truthy(r.res, tostring(r.err))
+      assert.equal(302, r.events[1].status)
+      assert.equal(path() .. "?again=1", r.events[2].path)
+    end
+    s, b = both({ follow_redirects = true }, function()
+      return { { path = path(), status = 302, headers = { Location = "http://127.0.0.2:1" .. path() } } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.equal(302, r.err.status)
+      assert.matches("leaves the client's host", r.err.hint)
+    end
+  end)
+
+  it("connection failures and 502 are retried for idempotent calls, in both", function()
+    local s, b = both({ retries = 1, retry_base_delay = 0.001 }, function()
+      return { { path = path(), hangup = true } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.truthy(r.res, tostring(r.err))
+      assert.equal("network", r.events[1].error)
+    end
+    s, b = both({ retries = 1, retry_base_delay = 0.001 }, function()
+      return { { path = path(), status = 502, body = "bad gateway", times = 2 } }
+    end, get, batch)
+    for _, r in ipairs{ s, b } do
+      assert.equal(502, r.err.status)
+      assert.equal(2, r.err.attempts)
+    end
+  end)
+
+  it("hook events carry the same fields, and no credential, in both", function()
+    local s, b = both({}, function() return {} end, get, batch)
+    local function keys(e) local k = {} for n in pairs(e) do k[#k + 1] = n end table.sort(k) return k end
+    assert.same(keys(s.events[1]), keys(b.events[1]))
+    for _, r in ipairs{ s, b } do
+      for _, v in pairs(r.events[1]) do
+        assert.is_nil(tostring(v):find(H.token, 1, true))
+      end
+    end
+  end)
+
+  it("debug lines are written for batches as for single calls", function()
+    local out = os.tmpname()
+    local script = ([[
+      local zis = require "zis"
+      local c = zis.new{ url = %q, email = "admin@example.com", token = "fake-api-token", debug = true }
+      assert(c:get_bundle(%q, %q))
+      assert(c:get_bundles(%q, { %q }))
+    ]]):format(H.url, I, uuid, I, uuid)
+    assert(os.execute("lua5.4 -e " .. string.format("%q", script) .. " 2>" .. out))
+    local text = H.read(out)
+    os.remove(out)
+    local n = select(2, text:gsub("zis: GET " .. REG:gsub("%p", "%%%0") .. "/engine/bundles/[^\n]* %-> 200", ""))
+    assert.equal(2, n, text)
+    assert.is_nil(text:find("fake-api-token", 1, true))
+    assert.is_nil(text:find("Basic", 1, true))
+  end)
+end)
+
+-- Connections the registry accepted since `before`, less the one this
+-- stats request itself opened (the control endpoints use luasocket).
+local function opened(before) return H.stats().connections - before - 1 end
+
+describe("one engine: one connection pool per client", function()
+  local uuids
+  before_each(function()
+    H.fresh(I)
+    uuids = seed(20)
+  end)
+
+  it("3 batches of 20 at concurrency 4 open at most 4 connections", function()
+    local c = H.client()
+    local before = H.stats().connections
+    for _ = 1, 3 do
+      local list, errs = c:get_bundles(I, uuids, { concurrency = 4 })
+      assert.is_nil(errs)
+      assert.equal(20, #list)
+    end
+    local n = opened(before)
+    assert.is_true(n <= 4, n .. " connections")
+    assert.is_true(core.engine_stats(c).connects <= 4)
+    c:close()
+  end)
+
+  it("1,000 sequential calls open one connection", function()
+    local c = H.client()
+    local before = H.stats().connections
+    for _ = 1, 1000 do assert(c:get_bundle(I, uuids[1])) end
+    assert.equal(1, opened(before))
+    assert.equal(1, core.engine_stats(c).connects)
+    c:close()
+  end)
+
+  it("non-idempotent calls take a fresh connection; the pool serves the rest", function()
+    local c = H.client()
+    assert(c:list_bundles(I))
+    local before = H.stats().connections
+    assert(c:install_job_spec(I, "on_ticket"))   -- POST: must not be re-sent silently
+    assert(c:list_bundles(I))
+    assert.equal(1, opened(before))
+    c:close()
+  end)
+end)
+
+describe("one engine: lifetimes closed against user code", function()
+  local uuids
+  before_each(function()
+    H.fresh(I)
+    uuids = seed(6)
+  end)
+
+  local function closed(c)
+    assert.has_error(function() c:list_integrations() end, "zis: client is closed")
+    collectgarbage()
+    collectgarbage()
+  end
+
+  it("close() from on_request in a single call with a retry pending", function()
+    local c
+    c = H.client{ retries = 2, retry_base_delay = 0.001, on_request = function(e)
+      if e.retry_in then c:close() end
+    end }
+    H.faults{ { path = REG .. "/" .. I .. "/bundles", status = 503, body = "busy" } }
+    local res, err = c:list_bundles(I)
+    assert.truthy(res or err)   -- the call ends normally; the close takes effect after
+    closed(c)
+  end)
+
+  it("close() from an oauth_token function", function()
+    local c
+    c = zis.new{ url = H.url, oauth_token = function() c:close() return H.oauth end, retries = 0 }
+    local res, err = c:get_bundle(I, uuids[1])
+    assert.truthy(res or err)
+    closed(c)
+  end)
+
+  it("close() from on_request during get_bundles", function()
+    local c, n = nil, 0
+    c = H.client{ on_request = function() n = n + 1 if n == 2 then c:close() end end }
+    local list = c:get_bundles(I, uuids, { concurrency = 3 })
+    assert.equal(6, n)
+    assert.is_table(list)
+    closed(c)
+  end)
+
+  it("close() during a followed redirect", function()
+    local c
+    c = H.client{ follow_redirects = true, on_request = function(e)
+      if e.status == 302 then c:close() collectgarbage() end
+    end }
+    local p = REG .. "/" .. I .. "/bundles/" .. uuids[1]
+    H.faults{ { path = p, status = 302, headers = { Location = H.url .. p .. "?x=" .. string.rep("y", 200) } } }
+    local res, err = c:get_bundle(I, uuids[1])
+    assert.truthy(res, tostring(err))
+    closed(c)
+  end)
+
+  it("a token function that re-enters its client in a batch is refused as busy", function()
+    local c
+    c = zis.new{ url = H.url, retries = 0, oauth_token = function()
+      c:list_bundles(I)
+      return H.oauth
+    end }
+    assert.has_error(function() c:get_bundles(I, uuids) end,
+      "zis: client is busy: a hook or oauth_token function may not call the client that called it")
+    assert.same({}, (function()
+      local l = {}
+      for _, r in ipairs(H.log()) do
+        if (r.headers.authorization or ""):find("^Bearer") then l[#l + 1] = r end
+      end
+      return l
+    end)())
+    c:close()
+  end)
+
+  it("a finalizer that closes the client while the engine builds a result", function()
+    local c = H.client()
+    local armed = true
+    for _ = 1, 50 do
+      setmetatable({}, { __gc = function() if armed then c:close() end end })
+    end
+    local list = c:get_bundles(I, uuids)
+    armed = false
+    assert.is_table(list)
+    collectgarbage()
+  end)
+end)
+
+describe("one engine: bounded memory", function()
+  before_each(function() H.fresh(I) end)
+
+  it("a response buffer is released when its call returns", function()
+    local c = H.client()
+    local uuid = seed(1)[1]
+    assert(c:get_bundle(I, uuid))
+    assert.equal(0, core.engine_stats(c).held)
+    c:close()
+  end)
+
+  it("64 concurrent oversized answers stay within the batch budget", function()
+    local uuids = {}
+    for i = 1, 64 do uuids[i] = "u" .. i end
+    local c = H.client{ max_response_bytes = 100000 }
+    H.faults{ { path = REG .. "/" .. I .. "/bundles/*", status = 200, size = 2000000, times = 64 } }
+    local list, errs = c:get_bundles(I, uuids, { concurrency = 64 })
+    assert.is_nil(next(list))
+    for i = 1, 64 do assert.equal("too_large", errs[i].kind) end
+    local st = core.engine_stats(c)
+    assert.is_true(st.peak_held <= st.budget, st.peak_held .. " > " .. st.budget)
+    assert.equal(400000, st.budget)
+    assert.equal(0, st.held)
+    c:close()
+  end)
+end)
