@@ -132,3 +132,45 @@ describe("client lifetime", function()
     assert.has_error(function() c.close("x") end)
   end)
 end)
+
+describe("zis.from_env and paging by hand", function()
+  local function env(t) return function(name) return t[name] end end
+
+  it("explicit options override the environment, url over ZENDESK_SUBDOMAIN included", function()
+    local c = zis.from_env({ url = H.url }, env{ ZENDESK_SUBDOMAIN = "acme", ZENDESK_EMAIL = H.email,
+                                                 ZENDESK_API_TOKEN = H.token })
+    assert.matches(H.url, tostring(c), 1, true)
+    local c2 = zis.from_env({ url = H.url, email = H.email, password = H.password },
+                            env{ ZENDESK_EMAIL = "x@example.com", ZENDESK_API_TOKEN = "t" })
+    assert.matches("auth: password", tostring(c2))
+  end)
+
+  it("works with only an API token set", function()
+    local c = zis.from_env(nil, env{ ZENDESK_URL = H.url, ZENDESK_EMAIL = H.email,
+                                     ZENDESK_API_TOKEN = H.token })
+    H.fresh("demo")
+    assert.truthy(c:list_integrations())
+  end)
+
+  it("refuses the last page's meta.after (zis.null) with a message that says why", function()
+    H.fresh("demo")
+    local c = H.client()
+    assert(c:upload_bundle("demo", H.bundle("demo", "b1")))
+    local page = assert(c:list_bundles("demo", { page_size = 100 }))
+    assert.is_false(page.meta.has_more)
+    assert.equal(zis.null, page.meta.after)
+    assert.has_error(function() c:list_bundles("demo", { after = page.meta.after }) end,
+      "bad argument #2 to 'list_bundles' (option 'after' is zis.null: the last page has no next cursor; " ..
+      "stop when meta.has_more is false)")
+    -- the loop the manual shows ends
+    local opts, names = { page_size = 1 }, {}
+    assert(c:upload_bundle("demo", H.bundle("demo", "b2")))
+    repeat
+      local p = assert(c:list_bundles("demo", opts))
+      for _, b in ipairs(p.bundles) do names[#names + 1] = b.name end
+      opts.after = p.meta.after
+    until not p.meta.has_more
+    table.sort(names)
+    assert.same({ "b1", "b2" }, names)
+  end)
+end)

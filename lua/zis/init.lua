@@ -68,7 +68,6 @@ local BOUNDS = {
   max_response_bytes = { 1, 2 ^ 40, true, 64 * 1024 * 1024 },
   concurrency = { 1, 64, true, 8 },
 }
-zis.option_bounds = BOUNDS
 
 -- zis.options: the names zis.new accepts, sorted (for tools and the docs check)
 zis.options = {}
