@@ -23,8 +23,8 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_json.c
-HDR = src/endpoints.h src/zis_json.h
+SRC = src/zis_core.c src/zis_json.c src/zis_json_float.c
+HDR = src/endpoints.h src/zis_json.h src/zis_json_float.h src/zis_json_pow10.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;

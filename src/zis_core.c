@@ -1425,24 +1425,6 @@ static const luaL_Reg client_methods[] = {
   {NULL, NULL}
 };
 
-/* core.decode_json(s) -> value | nil, message: the module's own decoder,
-** for the Lua layer and the local registry. */
-static int core_decode (lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  if (zis_json_decode_quiet(L, s, n)) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
-}
-
-/* core.encode_json(v) -> string; raises on a value JSON cannot hold */
-static int core_encode (lua_State *L) {
-  luaL_checkany(L, 1);
-  zis_json_encode(L, 1, "value");
-  return 1;
-}
-
 /* core.valid_name(s) -> boolean: the API's integration name rule */
 static int core_valid_name (lua_State *L) {
   size_t n;
@@ -1454,8 +1436,6 @@ static int core_valid_name (lua_State *L) {
 static const luaL_Reg core_funcs[] = {
   {"new", core_new},
   {"valid_name", core_valid_name},
-  {"decode_json", core_decode},
-  {"encode_json", core_encode},
   {NULL, NULL}
 };
 
@@ -1469,7 +1449,7 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
     return luaL_error(L, "zis: libcurl %s is too old (7.84 or later is needed)",
                       curl_version_text);
   luaL_newlib(L, core_funcs);
-  zis_json_open(L);  /* sets core.null */
+  zis_json_open(L);  /* the JSON functions, core.null, the markers */
   luaL_newmetatable(L, BATCH_MT);
   lua_pushcfunction(L, batch_gc);
   lua_setfield(L, -2, "__gc");
