@@ -162,8 +162,9 @@ end)
 
 describe("pretty_json", function()
   local function sample()
-    return { resources = { flow = { type = "ZIS::Flow", properties = { name = "f", ratio = 1 / 3,
-             definition = { StartAt = "A", States = { A = { Type = "Pass", Next = "B" }, B = { Type = "Succeed" } } } } },
+    return { resources = { flow = { type = "ZIS::Flow", properties = { name = "f",
+             ratio = 1 / 3, definition = { StartAt = "A",
+             States = { A = { Type = "Pass", Next = "B" }, B = { Type = "Succeed" } } } } },
              act = { type = "ZIS::Action::Http", properties = { headers = { { key = "k", value = "v" } },
              ids = { 360012345678901, 2.5, -0.0 }, empty = zis.array{}, none = {}, n = zis.null,
              flag = true, off = false, text = "q\"é\n" } } },

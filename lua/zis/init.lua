@@ -8,8 +8,8 @@
 
 local core = require "zis.core"
 
-local error, getmetatable, ipairs, math, next, pairs, setmetatable, string, table,
-      tostring, type = error, getmetatable, ipairs, math, next, pairs, setmetatable,
+local error, getmetatable, math, pairs, setmetatable, string, table,
+      tostring, type = error, getmetatable, math, pairs, setmetatable,
       string, table, tostring, type
 local getenv = os.getenv
 
