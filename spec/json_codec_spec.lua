@@ -94,6 +94,34 @@ describe("JSON floats", function()
   end)
 end)
 
+describe("JSON number decoding", function()
+  it("reads every float as Lua's own reader (strtod) does, halfway cases included", function()
+    math.randomseed(5)
+    for i = 1, 6000 do
+      local text
+      if i % 2 == 0 then
+        local x = string.unpack("<d", string.pack("<i8", math.random(math.mininteger, math.maxinteger)))
+        if x ~= x or x - x ~= 0 then x = 0.5 end
+        text = string.format("%.17g", x)
+        if not text:find("[%.e]") then text = text .. ".0" end
+      else
+        local digits = tostring(math.random(1, 9))
+        for _ = 1, math.random(0, 19) do digits = digits .. math.random(0, 9) end
+        local p = math.random(1, #digits)
+        text = digits:sub(1, p) .. "." .. (p < #digits and digits:sub(p + 1) or "0") .. "e" .. math.random(-30, 30)
+      end
+      local v = decode(text)
+      assert.equal(tonumber(text), v, text)
+      assert.equal("float", math.type(v))
+    end
+    for _, text in ipairs{ "9007199254740993.0", "9007199254740995.0", "1.00000000000000011102230246251565e0",
+                           "0.0", "-0.0", "0e999", "123456789012345678.5", "1e23", "8.98846567431158e307" } do
+      assert.equal(tonumber(text), decode(text), text)
+    end
+    assert.equal(-1 / 0, 1 / decode("-0.0"))
+  end)
+end)
+
 describe("JSON symmetry: what decodes, encodes", function()
   it("refuses invalid UTF-8 in a string, saying where", function()
     for _, bad in ipairs{ '["\xff"]', '["a\xc0\xaf"]', '["\xed\xa0\x80"]', '{"\xf4\x90\x80\x80":1}',

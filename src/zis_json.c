@@ -23,6 +23,7 @@
 ** userdata box whose __gc frees it.  So a Lua error raised anywhere in
 ** here (bad input, out of memory) leaks nothing.
 */
+#include <float.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,11 +147,32 @@ static const unsigned char PLAIN[256] = {
   0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
+/* Eight bytes at a time: true when none of the 8 bytes at s needs a look
+** (a control character, '"', '\\' or a byte >= 0x80). */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static inline int plain8 (const char *s) {
+  uint64_t w, t;
+  memcpy(&w, s, 8);
+  t = ((w - 0x20 * ONES) & ~w)                       /* < 0x20 */
+    | (((w ^ (0x22 * ONES)) - ONES) & ~(w ^ (0x22 * ONES)))   /* '"' */
+    | (((w ^ (0x5C * ONES)) - ONES) & ~(w ^ (0x5C * ONES)))   /* '\\' */
+    | w;                                             /* >= 0x80 */
+  return (t & HIGHS) == 0;
+}
+
+/* The first byte at or after s (before end) that is not PLAIN. */
+static inline const char *skip_plain (const char *s, const char *end) {
+  while (end - s >= 8 && plain8(s)) s += 8;
+  while (s < end && PLAIN[(unsigned char)*s]) s++;
+  return s;
+}
+
 /* Skips plain bytes and valid UTF-8 from s; returns where it stopped
 ** ('"', '\\', a control character, the end) or refuses invalid UTF-8. */
 static const char *scan_string (Dec *d, const char *s) {
   for (;;) {
-    while (s < d->end && PLAIN[(unsigned char)*s]) s++;
+    s = skip_plain(s, d->end);
     if (s < d->end && (unsigned char)*s >= 0x80) {
       size_t k = utf8_len((const unsigned char *)s, (size_t)(d->end - s));
       if (k == 0) { d->p = s; dec_error(d, "invalid UTF-8 in string"); }
@@ -224,50 +246,100 @@ static const double POW10[] = {
   1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
+#if LDBL_MANT_DIG >= 64
+/* 10^0 .. 10^27: exact in a long double of 64 bits of mantissa or more */
+static const long double POW10L[] = {
+  1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L,
+  1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L,
+  1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L
+};
+#endif
+
+/* m * 10^e10, correctly rounded, for m < 2^64 and |e10| <= 27; returns 0
+** when this quick way cannot be sure (the caller then uses strtod).
+** Why it is exact: m and 10^|e10| are exact (in a double when m < 2^53
+** and |e10| <= 22, else in a long double), so the one multiply or divide
+** is correctly rounded (Clinger's fast path).  In a long double that
+** result is then rounded again to a double, which can go wrong only when
+** it falls exactly halfway between two doubles: that case is refused. */
+static int quick_double (uint64_t m, int e10, double *out) {
+  if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+    *out = e10 >= 0 ? (double)m * POW10[e10] : (double)m / POW10[-e10];
+    return 1;
+  }
+#if LDBL_MANT_DIG >= 64
+  if (e10 >= -27 && e10 <= 27) {
+    long double x = e10 >= 0 ? (long double)m * POW10L[e10]
+                             : (long double)m / POW10L[-e10];
+    double r = (double)x;             /* a normal, positive double */
+    long double diff = x - (long double)r;
+    if (diff != 0) {
+      uint64_t bits;
+      double other;
+      memcpy(&bits, &r, sizeof bits);
+      bits = diff > 0 ? bits + 1 : bits - 1;   /* the neighbour on x's side */
+      memcpy(&other, &bits, sizeof other);
+      if (2 * diff == (long double)other - (long double)r) return 0;
+    }
+    *out = r;
+    return 1;
+  }
+#endif
+  return 0;
+}
+
 /* Pushes a number: JSON's grammar checked here, so Lua's reader (which
 ** also takes hex and spaces) only ever sees a JSON number.  A number too
 ** large for a double (1e400) is refused: the encoder could not write it
 ** back. */
 static void dec_number (Dec *d) {
-  const char *s = d->p, *frac = NULL, *exp = NULL;
-  int neg = 0;
-  uint64_t m = 0;
-  int nd = 0;               /* significant digits gathered in m */
+  const char *s = d->p, *end = d->end;
+  int neg = 0, is_int = 1, nd = 0, fd = 0, many = 0;
+  uint64_t m = 0;           /* the first 19 significant digits */
+  long e10 = 0;
   char tmp[64];
   size_t n;
+  double v;
   if (*s == '-') { neg = 1; s++; }
-  if (s < d->end && *s == '0') s++;
-  else if (s < d->end && *s >= '1' && *s <= '9')
-    while (s < d->end && *s >= '0' && *s <= '9') {
-      if (nd < 19) m = m * 10 + (uint64_t)(*s - '0');
-      nd++; s++;
+  if (s < end && *s == '0') s++;
+  else if (s < end && *s >= '1' && *s <= '9')
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+      if (nd < 19) m = m * 10 + (uint64_t)(*s - '0'); else many = 1;
+      nd++;
     }
   else dec_error(d, "bad number");
-  if (s < d->end && *s == '.') {
-    frac = ++s;
-    if (!(s < d->end && *s >= '0' && *s <= '9')) dec_error(d, "bad number");
-    while (s < d->end && *s >= '0' && *s <= '9') s++;
+  if (s < end && *s == '.') {
+    is_int = 0;
+    s++;
+    if (!(s < end && *s >= '0' && *s <= '9')) dec_error(d, "bad number");
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+      if (m == 0 && *s == '0') { fd++; continue; }   /* leading zeros */
+      if (nd < 19) { m = m * 10 + (uint64_t)(*s - '0'); fd++; } else many = 1;
+      nd++;
+    }
   }
-  if (s < d->end && (*s == 'e' || *s == 'E')) {
-    exp = ++s;
-    if (s < d->end && (*s == '+' || *s == '-')) s++;
-    if (!(s < d->end && *s >= '0' && *s <= '9')) dec_error(d, "bad number");
-    while (s < d->end && *s >= '0' && *s <= '9') s++;
+  if (s < end && (*s == 'e' || *s == 'E')) {
+    int eneg = 0;
+    is_int = 0;
+    s++;
+    if (s < end && (*s == '+' || *s == '-')) eneg = *s++ == '-';
+    if (!(s < end && *s >= '0' && *s <= '9')) dec_error(d, "bad number");
+    for (; s < end && *s >= '0' && *s <= '9'; s++)
+      if (e10 < 100000) e10 = e10 * 10 + (*s - '0');
+    if (eneg) e10 = -e10;
   }
-  if (frac == NULL && exp == NULL && nd <= 18) {  /* fits in int64: common */
+  if (is_int && nd <= 18) {  /* fits in int64 for sure: the common case */
     lua_pushinteger(d->L, neg ? -(lua_Integer)m : (lua_Integer)m);
     d->p = s;
     return;
   }
-  if (frac != NULL && exp == NULL && nd + (int)(s - frac) <= 15) {
-    /* m.f with at most 15 digits in all: m and 10^k are exact doubles and
-    ** one division is correctly rounded (Clinger's fast path) */
-    const char *q = frac;
-    int k = 0;
-    while (q < s) { m = m * 10 + (uint64_t)(*q++ - '0'); k++; }
-    lua_pushnumber(d->L, neg ? -((double)m / POW10[k]) : (double)m / POW10[k]);
-    d->p = s;
-    return;
+  if (!is_int && !many) {
+    if (m == 0) { lua_pushnumber(d->L, neg ? -0.0 : 0.0); d->p = s; return; }
+    if (quick_double(m, (int)(e10 - fd), &v)) {
+      lua_pushnumber(d->L, neg ? -v : v);
+      d->p = s;
+      return;
+    }
   }
   n = (size_t)(s - d->p);
   if (n < sizeof tmp) {
@@ -283,8 +355,8 @@ static void dec_number (Dec *d) {
     lua_remove(d->L, -2);
   }
   if (!lua_isinteger(d->L, -1)) {
-    lua_Number v = lua_tonumber(d->L, -1);
-    if (v - v != 0) dec_error(d, "number out of range");
+    lua_Number x = lua_tonumber(d->L, -1);
+    if (x - x != 0) dec_error(d, "number out of range");
   }
   d->p = s;
 }
@@ -541,7 +613,7 @@ static void enc_string (Enc *e, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
   /* the common case, a plain string, is one copy */
-  while (p < end && PLAIN[*p]) p++;
+  p = (const unsigned char *)skip_plain(s, (const char *)end);
   grow(e, n + 2);
   if (p == end) {
     char *out = e->out;
@@ -555,7 +627,7 @@ static void enc_string (Enc *e, const char *s, size_t n) {
   put(e, s, (size_t)(p - (const unsigned char *)s));
   while (p < end) {
     run = p;
-    while (p < end && PLAIN[*p]) p++;
+    p = (const unsigned char *)skip_plain((const char *)p, (const char *)end);
     if (p > run) put(e, (const char *)run, (size_t)(p - run));
     if (p >= end) break;
     if (*p >= 0x80) {
@@ -662,17 +734,18 @@ static void enc_array (Enc *e, int idx, lua_Integer n, Step *step) {
   PUTC(e, ']');
 }
 
-/* The text of the key at the top of the stack, for an object; integer
-** keys only when `marked` (written as strings), else raises. */
-static const char *key_text (Enc *e, int marked, char *num, size_t *len) {
+/* The text of the key at stack index k, for an object; integer keys
+** only when `marked` (written as strings), else raises.  Never converts
+** the key in place (lua_next needs it as it is). */
+static const char *key_text (Enc *e, int k, int marked, char *num, size_t *len) {
   lua_State *L = e->L;
-  if (lua_type(L, -1) == LUA_TSTRING) return lua_tolstring(L, -1, len);
-  if (lua_isinteger(L, -1) && marked) {
-    *len = zis_json_format_integer((int64_t)lua_tointeger(L, -1), num);
+  if (lua_type(L, k) == LUA_TSTRING) return lua_tolstring(L, k, len);
+  if (lua_isinteger(L, k) && marked) {
+    *len = zis_json_format_integer((int64_t)lua_tointeger(L, k), num);
     num[*len] = '\0';
     return num;
   }
-  enc_error(e, lua_isinteger(L, -1) ? MIXED : BADKEY);
+  enc_error(e, lua_isinteger(L, k) ? MIXED : BADKEY);
 }
 
 /* One pass: keys are written as they come. */
@@ -685,9 +758,7 @@ static void enc_object (Enc *e, int idx, int marked, Step *step) {
     size_t klen;
     char num[32];
     const char *k;
-    lua_pushvalue(L, -2);
-    k = key_text(e, marked, num, &klen);
-    lua_pop(L, 1);
+    k = key_text(e, -2, marked, num, &klen);
     step->key = k;
     step->len = klen;
     if (!first) PUTC(e, ',');
@@ -728,7 +799,7 @@ static void enc_object_sorted (Enc *e, int idx, int marked, Step *step) {
     char num[32];
     size_t klen;
     lua_pop(L, 1);
-    (void)key_text(e, marked, num, &klen);
+    (void)key_text(e, -1, marked, num, &klen);
     if (!lua_checkstack(L, 4)) enc_error(e, "table too large to sort");
     lua_pushvalue(L, -1);                 /* one stays, one for lua_next */
     n++;
