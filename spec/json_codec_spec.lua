@@ -94,6 +94,26 @@ describe("JSON floats", function()
   end)
 end)
 
+describe("JSON string decoding", function()
+  it("gives the same bytes for short strings seen again and again, of every length", function()
+    local words = {}
+    for n = 0, 40 do
+      for k = 1, 30 do words[#words + 1] = string.rep(string.char(97 + k % 26), n):gsub("^.", "K%%0", 1) .. k end
+    end
+    words[#words + 1] = ""
+    for _ = 1, 3 do                                -- later rounds hit the cache
+      local parts = {}
+      for i, w in ipairs(words) do parts[i] = string.format("%q:[%q]", w, w) end
+      local t = decode("{" .. table.concat(parts, ",") .. "}")
+      for _, w in ipairs(words) do assert.equal(w, t[w][1]) end
+      local n = 0
+      for _ in pairs(t) do n = n + 1 end
+      assert.equal(#words, n)
+    end
+    assert.same({ "", "a", "" }, { table.unpack(decode('["", "a", ""]')) })
+  end)
+end)
+
 describe("JSON number decoding", function()
   it("reads every float as Lua's own reader (strtod) does, halfway cases included", function()
     math.randomseed(5)

@@ -59,13 +59,54 @@ static const char dec_refusal = 'd';
 ** so that its table is made once with the right size, with no rehash. */
 #define PENDING 64
 
+/* Short strings recur (keys above all): a direct-mapped cache of the
+** last CACHE_SLOTS short strings seen, kept per Lua state between calls,
+** spares Lua's interning (a hash over every byte and a lookup) when the
+** same bytes come again.  The strings live in a Lua table (the user value
+** of the Slot array's userdata), so the pointers in Slot stay valid for
+** as long as the slot holds them. */
+#define CACHE_SLOTS 512
+#define CACHE_MAXLEN 32
+static const char cache_key = 'c';
+
+typedef struct Slot {
+  const char *s;            /* the cached string's bytes */
+  size_t len;               /* SIZE_MAX: an empty slot */
+  uint64_t a, b;            /* its first and last 8 bytes (or all, if < 8) */
+} Slot;
+
 typedef struct Dec {
   lua_State *L;
   const char *start, *p, *end;
   int depth;
   int array_mt;             /* stack index of the zis.array metatable */
+  int cache_tbl;            /* stack index of the cache's string table */
+  Slot *cache;
   char msg[96];             /* the refusal, "<what> at byte <n>" */
 } Dec;
+
+/* Pushes s[0..n) (n <= CACHE_MAXLEN), from the cache when it is there. */
+static void push_short (Dec *d, const char *s, size_t n) {
+  uint64_t a = 0, b = 0;
+  unsigned h;
+  Slot *slot;
+  if (n >= 8) { memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8); }
+  else { size_t i; for (i = 0; i < n; i++) a = (a << 8) | (unsigned char)s[i]; }
+  h = (unsigned)(((a * UINT64_C(0x9E3779B97F4A7C15)) ^ (b * UINT64_C(0xC2B2AE3D27D4EB4F))
+                  ^ n) >> 55) & (CACHE_SLOTS - 1);
+  slot = &d->cache[h];
+  if (slot->len == n && slot->a == a && slot->b == b
+      && (n <= 16 || memcmp(slot->s + 8, s + 8, n - 16) == 0)) {
+    lua_rawgeti(d->L, d->cache_tbl, (lua_Integer)h + 1);
+    return;
+  }
+  slot->s = lua_pushlstring(d->L, s, n);
+  slot->len = n;
+  slot->a = a;
+  slot->b = b;
+  lua_pushvalue(d->L, -1);
+  lua_rawseti(d->L, d->cache_tbl, (lua_Integer)h + 1);
+}
 
 static NORETURN void dec_error (Dec *d, const char *what) {
   snprintf(d->msg, sizeof d->msg, "%s at byte %lu", what,
@@ -147,23 +188,33 @@ static const unsigned char PLAIN[256] = {
   0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
-/* Eight bytes at a time: true when none of the 8 bytes at s needs a look
-** (a control character, '"', '\\' or a byte >= 0x80). */
+/* Eight bytes at a time (little-endian machines with GCC or Clang): the
+** mask has the high bit of each byte at s that needs a look (a control
+** character, '"', '\\' or a byte >= 0x80).  A borrow can only flag bytes
+** above a true hit, so the lowest flag is exact. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
-static inline int plain8 (const char *s) {
-  uint64_t w, t;
+static inline uint64_t look8 (const char *s) {
+  uint64_t w, q, b;
   memcpy(&w, s, 8);
-  t = ((w - 0x20 * ONES) & ~w)                       /* < 0x20 */
-    | (((w ^ (0x22 * ONES)) - ONES) & ~(w ^ (0x22 * ONES)))   /* '"' */
-    | (((w ^ (0x5C * ONES)) - ONES) & ~(w ^ (0x5C * ONES)))   /* '\\' */
-    | w;                                             /* >= 0x80 */
-  return (t & HIGHS) == 0;
+  q = w ^ (0x22 * ONES);
+  b = w ^ (0x5C * ONES);
+  return (((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w)
+         & HIGHS;
 }
+#define SWAR 1
+#endif
 
 /* The first byte at or after s (before end) that is not PLAIN. */
 static inline const char *skip_plain (const char *s, const char *end) {
-  while (end - s >= 8 && plain8(s)) s += 8;
+#ifdef SWAR
+  while (end - s >= 8) {
+    uint64_t t = look8(s);
+    if (t != 0) return s + (__builtin_ctzll(t) >> 3);
+    s += 8;
+  }
+#endif
   while (s < end && PLAIN[(unsigned char)*s]) s++;
   return s;
 }
@@ -189,7 +240,9 @@ static void dec_string (Dec *d) {
   luaL_Buffer b;
   /* fast path: no escape, so the bytes are the string */
   if (s < d->end && *s == '"') {
-    lua_pushlstring(d->L, d->p, (size_t)(s - d->p));
+    size_t n = (size_t)(s - d->p);
+    if (n <= CACHE_MAXLEN) push_short(d, d->p, n);
+    else lua_pushlstring(d->L, d->p, n);
     d->p = s + 1;
     return;
   }
@@ -479,9 +532,22 @@ static void dec_value (Dec *d) {
 /* Protected body of a decode: (lightuserdata Dec). */
 static int dec_protected (lua_State *L) {
   Dec *d = (Dec *)lua_touserdata(L, 1);
+  int i;
   d->L = L;
   luaL_getmetatable(L, ARRAY_MT);
   d->array_mt = lua_gettop(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    d->cache = (Slot *)lua_newuserdatauv(L, sizeof(Slot) * CACHE_SLOTS, 1);
+    for (i = 0; i < CACHE_SLOTS; i++) d->cache[i].len = (size_t)-1;
+    lua_createtable(L, CACHE_SLOTS, 0);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+  }
+  else d->cache = (Slot *)lua_touserdata(L, -1);
+  lua_getiuservalue(L, -1, 1);
+  d->cache_tbl = lua_gettop(L);
   dec_value(d);
   skip_ws(d);
   if (d->p != d->end) dec_error(d, "trailing characters");
