@@ -684,7 +684,11 @@ static void enc_string (Enc *e, const char *s, size_t n) {
   if (p == end) {
     char *out = e->out;
     out[0] = '"';
-    memcpy(out + 1, s, n);
+    if (n >= 8 && n <= 16) {  /* two fixed-size moves beat a memcpy call */
+      memcpy(out + 1, s, 8);
+      memcpy(out + 1 + n - 8, s + n - 8, 8);
+    }
+    else memcpy(out + 1, s, n);
     out[n + 1] = '"';
     e->out += n + 2;
     return;
@@ -785,6 +789,7 @@ static lua_Integer array_length (Enc *e, int idx, int marked) {
 
 static void enc_array (Enc *e, int idx, lua_Integer n, Step *step) {
   lua_Integer i;
+  int v = lua_gettop(e->L) + 1;  /* where each element goes */
   if (e->pretty && n == 0) { put(e, "[]", 2); return; }
   PUTC(e, '[');
   for (i = 1; i <= n; i++) {
@@ -793,8 +798,8 @@ static void enc_array (Enc *e, int idx, lua_Integer n, Step *step) {
     step->key = NULL;
     step->index = i;
     lua_rawgeti(e->L, idx, i);
-    enc_value(e, lua_gettop(e->L));
-    lua_pop(e->L, 1);
+    enc_value(e, v);
+    lua_settop(e->L, v - 1);
   }
   if (e->pretty) newline(e, e->depth - 1);
   PUTC(e, ']');
@@ -814,26 +819,30 @@ static const char *key_text (Enc *e, int k, int marked, char *num, size_t *len) 
   enc_error(e, lua_isinteger(L, k) ? MIXED : BADKEY);
 }
 
-/* One pass: keys are written as they come. */
-static void enc_object (Enc *e, int idx, int marked, Step *step) {
+/* One pass: keys are written as they come.  `primed`: the caller has
+** already fetched the first pair with lua_next (it is on the stack). */
+static void enc_object (Enc *e, int idx, int marked, Step *step, int primed) {
   lua_State *L = e->L;
-  int first = 1;
+  int first = 1, v;
   PUTC(e, '{');
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
+  if (!primed) {
+    lua_pushnil(L);
+    if (lua_next(L, idx) == 0) { PUTC(e, '}'); return; }
+  }
+  v = lua_gettop(L);        /* where each value is; its key just below */
+  do {
     size_t klen;
     char num[32];
-    const char *k;
-    k = key_text(e, -2, marked, num, &klen);
+    const char *k = key_text(e, v - 1, marked, num, &klen);
     step->key = k;
     step->len = klen;
     if (!first) PUTC(e, ',');
     first = 0;
     enc_string(e, k, klen);
     PUTC(e, ':');
-    enc_value(e, lua_gettop(L));
-    lua_pop(L, 1);
-  }
+    enc_value(e, v);
+    lua_settop(L, v - 1);
+  } while (lua_next(L, idx) != 0);
   PUTC(e, '}');
 }
 
@@ -906,7 +915,7 @@ static void enc_table (Enc *e, int idx) {
   const void *t = lua_topointer(L, idx);
   const Step *s;
   Step step;
-  int m, kind;
+  int m, kind, primed = 0;
   lua_Integer n = 0;
   if (e->depth >= MAX_DEPTH) enc_error(e, "nesting deeper than 1000");
   for (s = e->top; s != NULL; s = s->parent)
@@ -921,8 +930,9 @@ static void enc_table (Enc *e, int idx) {
     if (lua_next(L, idx) == 0) kind = 0;        /* empty: {} */
     else {
       kind = lua_type(L, -2) == LUA_TSTRING ? 2 : lua_isinteger(L, -2) ? 1 : 3;
-      lua_pop(L, 2);
       if (kind == 3) enc_error(e, BADKEY);
+      if (kind == 2 && !e->pretty) primed = 1;  /* go on from this pair */
+      else lua_pop(L, 2);
     }
     if (kind == 1) n = array_length(e, idx, 0);
   }
@@ -935,7 +945,7 @@ static void enc_table (Enc *e, int idx) {
   e->depth++;
   if (kind == 1) enc_array(e, idx, n, &step);
   else if (e->pretty) enc_object_sorted(e, idx, m == 2, &step);
-  else enc_object(e, idx, m == 2, &step);
+  else enc_object(e, idx, m == 2, &step, primed);
   e->depth--;
   e->top = step.parent;
 }
