@@ -165,6 +165,17 @@ describe("JSON symmetry: what decodes, encodes", function()
     assert.equal(1.7976931348623157e308, decode("1.7976931348623157e308"))
   end)
 
+  it("a server reply with a number beyond a double is an error of kind decode", function()
+    local H = require "spec.helper"
+    H.fresh("demo")
+    H.faults{ { method = "GET", path = "/api/services/zis/registry/demo/bundles", status = 200,
+                body = '{"bundles": [], "n": 1e400}' } }
+    local res, err = H.client():list_bundles("demo")
+    assert.is_nil(res)
+    assert.equal("decode", err.kind)
+    assert.equal("invalid JSON in a 200 response: number out of range at byte 22", err.message)
+  end)
+
   it("reads back everything it writes", function()
     local v = { a = { 0.1, 1e300, -0.0, 5e-324, math.maxinteger }, s = "é\0\"", e = zis.array{},
                 o = zis.object{} }
