@@ -262,6 +262,24 @@ describe("pretty_json", function()
     end
   end)
 
+  it("sorts big objects and deep ones, and names integer keys in errors deep down", function()
+    local function level(d)
+      local o = zis.object{}
+      for k = 1, 40 do o[k] = k end
+      for k = 1, 40 do o["k" .. k] = "v" end
+      if d > 0 then o[7] = level(d - 1) end
+      return o
+    end
+    local v = level(30)
+    assert.equal(old_pretty(decode(encode(v))), pretty(v))
+    local cur = v
+    for _ = 1, 30 do cur = cur[7] end
+    cur.bad = 0 / 0
+    local ok, err = pcall(pretty, v)
+    assert.is_false(ok)
+    assert.equal("zis: value" .. string.rep(".7", 30) .. ".bad: NaN or infinity cannot be sent as JSON", err)
+  end)
+
   it("raises at once on a cycle, whatever the keys", function()
     local t = { a = { b = {} } }
     t.a.b.c = t

@@ -582,16 +582,22 @@ int zis_json_decode_quiet (lua_State *L, const char *s, size_t n) {
 ** Encoding
 ** ====================================================================== */
 
+struct Key;
+
 typedef struct Box {
   char *data;
   size_t len, cap;
+  struct Key *keys;         /* pretty_json's key stack (all open objects) */
+  size_t kcap;
 } Box;
 
 static int box_gc (lua_State *L) {
   Box *b = (Box *)luaL_checkudata(L, 1, BOX_MT);
   free(b->data);
+  free(b->keys);
   b->data = NULL;
-  b->len = b->cap = 0;
+  b->keys = NULL;
+  b->len = b->cap = b->kcap = 0;
   return 0;
 }
 
@@ -618,6 +624,7 @@ typedef struct Enc {
   char *out, *lim;          /* write position and end of b->data */
   int depth;
   int pretty;               /* indented, keys sorted */
+  size_t ktop;              /* used part of b->keys */
   int array_mt, object_mt;  /* stack indexes of the marker metatables */
   const char *what;         /* name of the root, e.g. "bundle" */
   Step *top;                /* innermost level, NULL at the root */
@@ -847,28 +854,45 @@ static void enc_object (Enc *e, int idx, int marked, Step *step, int primed) {
 }
 
 /* pretty_json's object: keys sorted bytewise (integer keys of a zis.object
-** as their decimal text, as encode_json writes them). */
+** as their decimal text, as encode_json writes them).  The keys of every
+** open object sit on one stack in the Box (b->keys, from e->ktop), so
+** the C stack stays small however deep the value, and an error leaves
+** them to the Box's __gc. */
 typedef struct Key {
-  const char *s;            /* the text: a string key's, or num */
+  const char *s;            /* a string key's text (NULL: integer key) */
   size_t len;
   int slot;                 /* stack slot of the key itself */
-  int isint;                /* an integer key of a zis.object */
-  char num[24];
+  char num[24];             /* an integer key's text */
 } Key;
 
-static inline const char *key_str (const Key *k) { return k->isint ? k->num : k->s; }
+static inline const char *key_str (const Key *k) { return k->s ? k->s : k->num; }
+
+static inline int key_less (const Key *x, const Key *y) {
+  int c = memcmp(key_str(x), key_str(y), x->len < y->len ? x->len : y->len);
+  return c < 0 || (c == 0 && x->len < y->len);
+}
 
 static int key_cmp (const void *a, const void *b) {
   const Key *x = (const Key *)a, *y = (const Key *)b;
-  int c = memcmp(key_str(x), key_str(y), x->len < y->len ? x->len : y->len);
-  return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+  return key_less(x, y) ? -1 : key_less(y, x);
+}
+
+static void sort_keys (Key *k, int n) {
+  int i, j;
+  if (n > 16) { qsort(k, (size_t)n, sizeof(Key), key_cmp); return; }
+  for (i = 1; i < n; i++) {  /* insertion sort: objects are small */
+    Key t = k[i];
+    for (j = i; j > 0 && key_less(&t, &k[j - 1]); j--) k[j] = k[j - 1];
+    k[j] = t;
+  }
 }
 
 static void enc_object_sorted (Enc *e, int idx, int marked, Step *step) {
   lua_State *L = e->L;
   int base = lua_gettop(L), n = 0, i;
+  size_t kb = e->ktop;      /* this object's keys: b->keys[kb .. kb+n) */
   Key *keys;
-  /* every key on the stack (checked), then their texts in a userdata */
+  /* every key on the stack (checked) */
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     char num[32];
@@ -880,29 +904,46 @@ static void enc_object_sorted (Enc *e, int idx, int marked, Step *step) {
     n++;
   }
   if (n == 0) { put(e, "{}", 2); return; }
-  keys = (Key *)lua_newuserdatauv(L, sizeof(Key) * (size_t)n, 0);
+  if (kb + (size_t)n > e->b->kcap) {
+    size_t cap = e->b->kcap ? e->b->kcap : 64;
+    Key *p;
+    while (cap < kb + (size_t)n) cap *= 2;
+    p = (Key *)realloc(e->b->keys, cap * sizeof(Key));
+    if (p == NULL) luaL_error(L, "zis: out of memory encoding JSON");
+    e->b->keys = p;
+    e->b->kcap = cap;
+  }
+  keys = e->b->keys + kb;
   for (i = 0; i < n; i++) {
     Key *k = &keys[i];
     k->slot = base + 1 + i;
-    k->isint = lua_type(L, k->slot) != LUA_TSTRING;
-    if (k->isint)
+    if (lua_type(L, k->slot) == LUA_TSTRING) k->s = lua_tolstring(L, k->slot, &k->len);
+    else {
+      k->s = NULL;
       k->len = zis_json_format_integer((int64_t)lua_tointeger(L, k->slot), k->num);
-    else k->s = lua_tolstring(L, k->slot, &k->len);
+    }
   }
-  qsort(keys, (size_t)n, sizeof(Key), key_cmp);
+  sort_keys(keys, n);
+  e->ktop = kb + (size_t)n;
   PUTC(e, '{');
   for (i = 0; i < n; i++) {
+    /* b->keys may move while the value is written: take what is needed */
+    const Key *k = &e->b->keys[kb + (size_t)i];
+    char num[24];
+    int slot = k->slot;
+    step->len = k->len;
+    if (k->s) step->key = k->s;
+    else { memcpy(num, k->num, k->len); step->key = num; }
     if (i > 0) PUTC(e, ',');
     newline(e, e->depth);
-    step->key = key_str(&keys[i]);
-    step->len = keys[i].len;
     enc_string(e, step->key, step->len);
     put(e, ": ", 2);
-    lua_pushvalue(L, keys[i].slot);
+    lua_pushvalue(L, slot);
     lua_rawget(L, idx);
     enc_value(e, lua_gettop(L));
     lua_pop(L, 1);
   }
+  e->ktop = kb;
   newline(e, e->depth - 1);
   PUTC(e, '}');
   lua_settop(L, base);
@@ -992,7 +1033,8 @@ static void encode (lua_State *L, int idx, const char *what, int pretty) {
     lua_pop(L, 1);
     e.b = (Box *)lua_newuserdatauv(L, sizeof(Box), 0);
     e.b->data = NULL;
-    e.b->cap = 0;
+    e.b->keys = NULL;
+    e.b->cap = e.b->kcap = 0;
     luaL_setmetatable(L, BOX_MT);
   }
   e.L = L;
@@ -1000,6 +1042,7 @@ static void encode (lua_State *L, int idx, const char *what, int pretty) {
   e.lim = e.b->data + e.b->cap;
   e.depth = 0;
   e.pretty = pretty;
+  e.ktop = 0;
   e.what = what;
   e.top = NULL;
   luaL_getmetatable(L, ARRAY_MT);
@@ -1013,6 +1056,11 @@ static void encode (lua_State *L, int idx, const char *what, int pretty) {
     free(e.b->data);
     e.b->data = NULL;
     e.b->cap = 0;
+  }
+  if (e.b->kcap > KEEP_MAX / sizeof(Key)) {
+    free(e.b->keys);
+    e.b->keys = NULL;
+    e.b->kcap = 0;
   }
   lua_pushvalue(L, top + 1);  /* the box goes back for the next call */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &box_key);
