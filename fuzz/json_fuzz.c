@@ -8,7 +8,8 @@
 ** objects, null null, strings the same bytes; and the same holds for
 ** pretty_json's text.  Since the decoder refuses what the encoder cannot
 ** write (invalid UTF-8, numbers beyond a double), every value it accepts
-** must encode: an encoder refusal aborts too.  Anything else aborts.
+** must encode: an encoder refusal aborts too.  A float at the top level
+** must be what strtod reads.  Anything else aborts.
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,6 +87,12 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
   }
   lua_settop(L, 0);
   if (zis_json_decode_buf(L, (const char *)data, size)) {
+    if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) && size < 512) {
+      char text[512];
+      memcpy(text, data, size);
+      text[size] = '\0';
+      if (strtod(text, NULL) != lua_tonumber(L, 1)) abort();
+    }
     lua_pushcfunction(L, roundtrip);
     lua_insert(L, 1);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) abort();  /* accepted, so writable */

@@ -23,7 +23,6 @@
 ** userdata box whose __gc frees it.  So a Lua error raised anywhere in
 ** here (bad input, out of memory) leaks nothing.
 */
-#include <float.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,46 +298,17 @@ static const double POW10[] = {
   1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
-#if LDBL_MANT_DIG >= 64
-/* 10^0 .. 10^27: exact in a long double of 64 bits of mantissa or more */
-static const long double POW10L[] = {
-  1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L,
-  1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L,
-  1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L
-};
-#endif
-
-/* m * 10^e10, correctly rounded, for m < 2^64 and |e10| <= 27; returns 0
-** when this quick way cannot be sure (the caller then uses strtod).
-** Why it is exact: m and 10^|e10| are exact (in a double when m < 2^53
-** and |e10| <= 22, else in a long double), so the one multiply or divide
-** is correctly rounded (Clinger's fast path).  In a long double that
-** result is then rounded again to a double, which can go wrong only when
-** it falls exactly halfway between two doubles: that case is refused. */
+/* m * 10^e10, correctly rounded: returns 0 when this quick way cannot be
+** sure (the caller then uses strtod).  When m < 2^53 and |e10| <= 22, m
+** and 10^|e10| are exact doubles and one multiply or divide is correctly
+** rounded (Clinger's fast path); else 128-bit arithmetic (see
+** zis_json_decimal_to_double). */
 static int quick_double (uint64_t m, int e10, double *out) {
   if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
     *out = e10 >= 0 ? (double)m * POW10[e10] : (double)m / POW10[-e10];
     return 1;
   }
-#if LDBL_MANT_DIG >= 64
-  if (e10 >= -27 && e10 <= 27) {
-    long double x = e10 >= 0 ? (long double)m * POW10L[e10]
-                             : (long double)m / POW10L[-e10];
-    double r = (double)x;             /* a normal, positive double */
-    long double diff = x - (long double)r;
-    if (diff != 0) {
-      uint64_t bits;
-      double other;
-      memcpy(&bits, &r, sizeof bits);
-      bits = diff > 0 ? bits + 1 : bits - 1;   /* the neighbour on x's side */
-      memcpy(&other, &bits, sizeof other);
-      if (2 * diff == (long double)other - (long double)r) return 0;
-    }
-    *out = r;
-    return 1;
-  }
-#endif
-  return 0;
+  return zis_json_decimal_to_double(m, e10, out);
 }
 
 /* Pushes a number: JSON's grammar checked here, so Lua's reader (which

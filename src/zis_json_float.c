@@ -80,6 +80,51 @@ strip:
   *exp10 = k;
 }
 
+/* w * 10^q as the nearest double, for 0 < w < 2^64, with the idea of
+** Eisel and Lemire (Lemire, "Number parsing at a gigabyte per second",
+** 2021): w times the 128-bit truncated significand of 10^q (our table, g
+** less its +1) gives the double's significand and a round bit; when the
+** bits that decide cannot be known from 128 bits (a possible carry, a
+** possible exact halfway) or the result is subnormal or overflows, it
+** gives up (returns 0) and the caller uses strtod. */
+int zis_json_decimal_to_double (uint64_t w, int q, double *out) {
+  const uint64_t *g;
+  uint64_t t_hi, t_lo, hi, lo, mant, bits;
+  int lz, upper, e;
+  u128 p;
+  if (w == 0 || q < ZIS_POW10_MIN || q > ZIS_POW10_MAX) return 0;
+  g = zis_pow10[q - ZIS_POW10_MIN];
+  t_hi = g[0] - (g[1] == 0);              /* g - 1: the truncated value */
+  t_lo = g[1] - 1;
+  lz = __builtin_clzll(w);
+  w <<= lz;
+  p = (u128)w * t_hi;
+  hi = (uint64_t)(p >> 64);
+  lo = (uint64_t)p;
+  /* the neglected low part adds less than 1 to hi: it matters only when
+  ** it can carry past the 9 lowest bits */
+  if ((hi & 0x1FF) == 0x1FF) {
+    uint64_t p2 = (uint64_t)(((u128)w * t_lo) >> 64);
+    lo += p2;
+    hi += lo < p2;
+    if ((hi & 0x1FF) == 0x1FF && lo >= UINT64_MAX - 1) return 0;
+  }
+  upper = (int)(hi >> 63);
+  mant = hi >> (upper + 9);               /* 53 bits and a round bit */
+  /* round bit set, nothing below it, even: maybe exactly halfway, where
+  ** rounding up would be wrong */
+  if ((hi & ((UINT64_C(1) << (upper + 9)) - 1)) == 0 && lo <= 1 && (mant & 3) == 1)
+    return 0;
+  e = FLOOR_LOG2_POW10(q) + 1086 + upper - lz;   /* the biased exponent */
+  mant += mant & 1;
+  mant >>= 1;
+  if (mant >= (UINT64_C(1) << 53)) { mant = UINT64_C(1) << 52; e++; }
+  if (e <= 0 || e >= 2047) return 0;      /* subnormal, or too large */
+  bits = ((uint64_t)e << 52) | (mant & ((UINT64_C(1) << 52) - 1));
+  memcpy(out, &bits, sizeof *out);
+  return 1;
+}
+
 static const char DIGITS2[] =
   "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"

@@ -21,6 +21,10 @@ void zis_json_shortest (double v, uint64_t *digits, int *exp10);
 ** "100.0", "1e-07", "1.5e+300", "-0.0". */
 size_t zis_json_format_double (double v, char *buf);
 
+/* w * 10^q correctly rounded into *out, for 0 < w < 2^64: returns 1, or
+** 0 when it cannot be sure quickly (then use strtod). */
+int zis_json_decimal_to_double (uint64_t w, int q, double *out);
+
 /* Writes the decimal digits of v into buf (at least 24 bytes, no '\0')
 ** and returns the length. */
 size_t zis_json_format_integer (int64_t v, char *buf);

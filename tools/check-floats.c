@@ -4,7 +4,10 @@
 ** double; its digit count is the least p for which printf's correctly
 ** rounded %.{p-1}e reads back; its digits are those of that %.{p-1}e
 ** (the nearest of that length).  Random bit patterns (every exponent),
-** random values in common ranges, and the edges.  Usage: check-floats [N]
+** random values in common ranges, and the edges.  Then the other way:
+** zis_json_decimal_to_double (the decoder's quick path) against strtod on
+** N random decimals w * 10^q and on the shortest forms just checked.
+** Usage: check-floats [N]
 */
 #include <float.h>
 #include <math.h>
@@ -20,7 +23,20 @@ static uint64_t next (void) {           /* xorshift64* */
   return rng * 2685821657736338717u;
 }
 
-static long failures;
+static long failures, quick, slow;
+
+/* the decoder's quick path against strtod, for w * 10^q */
+static void check_parse (uint64_t w, int q) {
+  char text[48];
+  double want, got;
+  snprintf(text, sizeof text, "%llue%d", (unsigned long long)w, q);
+  want = strtod(text, NULL);
+  if (!zis_json_decimal_to_double(w, q, &got)) { slow++; return; }
+  quick++;
+  if (got != want) {
+    if (failures++ < 20) printf("FAIL parse %s -> %.17g, want %.17g\n", text, got, want);
+  }
+}
 
 /* the digits of a decimal string (no sign, point or exponent), trailing
 ** zeros dropped, and its decimal exponent of the first digit */
@@ -80,6 +96,12 @@ static void check (double v) {
   if (strcmp(d1, d2) != 0 || x1 != x2) {
     if (failures++ < 20) printf("FAIL shortest %.17g -> %s, want %s\n", v, out, ref);
   }
+  {                                     /* and read back by the quick path */
+    uint64_t w;
+    int q;
+    zis_json_shortest(fabs(v), &w, &q);
+    check_parse(w, q);
+  }
 }
 
 int main (int argc, char **argv) {
@@ -109,6 +131,16 @@ int main (int argc, char **argv) {
     }
     check(v);
   }
-  printf("check-floats: %ld random doubles and the edges, %ld failures\n", n, failures);
+  for (i = 0; i < n; i++) {            /* random decimals, 1 to 19 digits */
+    uint64_t w = next(), m = 1;
+    int nd = 1 + (int)(next() % 19), j;
+    for (j = 0; j < nd; j++) m *= 10;
+    w %= m;
+    if (w == 0) w = 1;
+    check_parse(w, (int)(next() % 640) - 330);
+  }
+  printf("check-floats: %ld random doubles and the edges, %ld random decimals "
+         "(%ld read by the quick path, %ld left to strtod): %ld failures\n",
+         n, n, quick, slow, failures);
   return failures != 0;
 }
