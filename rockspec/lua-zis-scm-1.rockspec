@@ -39,7 +39,7 @@ build = {
     ["zis.deploy"] = "lua/zis/deploy.lua",
     ["zis.export"] = "lua/zis/export.lua",
     ["zis.core"] = {
-      sources = { "src/zis_core.c", "src/zis_json.c" },
+      sources = { "src/zis_core.c", "src/zis_json.c", "src/zis_json_float.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },
