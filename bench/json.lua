@@ -34,31 +34,102 @@ local function make_bundle(target_bytes)
   return b
 end
 
-local function median_time(f, runs)
-  local t = {}
-  for r = 1, runs do
-    local t0 = clock()
-    f()
-    t[r] = clock() - t0
+-- A float-heavy document: measurements as they come from sensors and
+-- statistics, every number a float needing 15 to 17 digits.
+local function make_floats(n)
+  math.randomseed(7)
+  local rows = {}
+  for i = 1, n do
+    rows[i] = { t = 1.7e9 + i * 0.25, x = math.random() * 1000, y = (math.random() - 0.5) * 1e-3,
+                z = math.random() * 10 ^ math.random(-20, 20), w = { math.random(), math.random() / 3 } }
   end
-  table.sort(t)
-  return t[(runs + 1) // 2]
+  return { series = rows }
 end
 
+-- pretty_json as lua-zis wrote it in Lua (lua/zis/init.lua) before it
+-- moved into C: the baseline for the C version.
+local function old_pretty_json(value)
+  local encode_json, array_mt, object_mt = zis.encode_json, zis.array_metatable, zis.object_metatable
+  local function is_array(t)
+    local mt = getmetatable(t)
+    if mt == array_mt then return true end
+    if mt == object_mt then return false end
+    return next(t) ~= nil and t[1] ~= nil
+  end
+  local function pretty(v, indent, out)
+    if type(v) ~= "table" then out[#out + 1] = encode_json(v) return end
+    local inner = indent .. "  "
+    if is_array(v) then
+      encode_json(v)
+      if #v == 0 then out[#out + 1] = "[]" return end
+      out[#out + 1] = "[\n"
+      for i = 1, #v do
+        out[#out + 1] = inner
+        pretty(v[i], inner, out)
+        out[#out + 1] = i < #v and ",\n" or "\n"
+      end
+      out[#out + 1] = indent .. "]"
+      return
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    if #keys == 0 then out[#out + 1] = "{}" return end
+    for _, k in ipairs(keys) do if type(k) ~= "string" then encode_json(v) end end
+    table.sort(keys)
+    out[#out + 1] = "{\n"
+    for i, k in ipairs(keys) do
+      out[#out + 1] = inner .. encode_json(k) .. ": "
+      pretty(v[k], inner, out)
+      out[#out + 1] = i < #keys and ",\n" or "\n"
+    end
+    out[#out + 1] = indent .. "}"
+  end
+  local out = {}
+  pretty(value, "", out)
+  out[#out + 1] = "\n"
+  return table.concat(out)
+end
+
+-- Runs a and b alternately `runs` times each (so a busy machine slows
+-- both alike) and returns their median CPU times.
+local function interleaved(a, b, runs)
+  local ta, tb = {}, {}
+  for r = 1, runs do
+    collectgarbage()
+    local t0 = clock() a() ta[r] = clock() - t0
+    collectgarbage()
+    t0 = clock() b() tb[r] = clock() - t0
+  end
+  table.sort(ta) table.sort(tb)
+  return ta[(runs + 1) // 2], tb[(runs + 1) // 2]
+end
+
+local runs = tonumber(os.getenv("BENCH_RUNS")) or 21
 local bundle = make_bundle(1024 * 1024)
 local text = zis.encode_json(bundle)
-local runs = tonumber(os.getenv("BENCH_RUNS")) or 15
--- warm up both
-for _ = 1, 3 do cjson.decode(text) zis.decode_json(text) cjson.encode(bundle) zis.encode_json(bundle) end
+local floats = make_floats(12000)
+local ftext = zis.encode_json(floats)
+local plain, fplain = cjson.decode(text), cjson.decode(ftext)  -- cjson's own tables for its encoder
+assert(old_pretty_json(bundle) == zis.pretty_json(bundle), "pretty_json differs from the Lua version")
 
-local cj_dec = median_time(function() cjson.decode(text) end, runs)
-local zis_dec = median_time(function() zis.decode_json(text) end, runs)
-local plain = cjson.decode(text)  -- cjson's own tables for its encoder
-local cj_enc = median_time(function() cjson.encode(plain) end, runs)
-local zis_enc = median_time(function() zis.encode_json(bundle) end, runs)
+local rows = {}
+local function row(name, base_name, tb, tz)
+  rows[#rows + 1] = string.format("  %-30s %-9s %8.2f ms %8.2f ms %7.2fx", name, base_name, tb * 1e3, tz * 1e3,
+                                  tz / tb)
+end
+row(string.format("decode %.0f KB bundle", #text / 1024), "cjson",
+    interleaved(function() cjson.decode(text) end, function() zis.decode_json(text) end, runs))
+row("encode bundle", "cjson",
+    interleaved(function() cjson.encode(plain) end, function() zis.encode_json(bundle) end, runs))
+row(string.format("decode %.0f KB floats", #ftext / 1024), "cjson",
+    interleaved(function() cjson.decode(ftext) end, function() zis.decode_json(ftext) end, runs))
+row("encode floats", "cjson",
+    interleaved(function() cjson.encode(fplain) end, function() zis.encode_json(floats) end, runs))
+row("pretty_json bundle", "old Lua",
+    interleaved(function() old_pretty_json(bundle) end, function() zis.pretty_json(bundle) end, runs))
 
-print(string.format("JSON: %.0f KB bundle, median of %d runs (CPU time)", #text / 1024, runs))
-print(string.format("  %-28s %8s %8s %7s", "", "cjson", "lua-zis", "ratio"))
-print(string.format("  %-28s %6.2f ms %6.2f ms %6.2fx", "decode 1 MB", cj_dec * 1e3, zis_dec * 1e3, zis_dec / cj_dec))
-print(string.format("  %-28s %6.2f ms %6.2f ms %6.2fx", "encode 1 MB", cj_enc * 1e3, zis_enc * 1e3, zis_enc / cj_enc))
+print(string.format("JSON: median of %d interleaved runs each (CPU time, GC included); ratio = lua-zis / baseline",
+                    runs))
+print(string.format("  %-30s %-9s %11s %11s %8s", "", "baseline", "baseline", "lua-zis", "ratio"))
+for _, r in ipairs(rows) do print(r) end
 print("  (cjson alone is not exact: it decodes integers as floats, writes 14 digits, and turns [] into {})")

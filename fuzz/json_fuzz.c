@@ -5,7 +5,11 @@
 ** can be encoded (it may hold invalid UTF-8 or an infinity, which the
 ** encoder refuses), decoding the encoding gives the same value exactly:
 ** integers stay integers, floats the same double, arrays arrays, objects
-** objects, null null, strings the same bytes.  Anything else aborts.
+** objects, null null, strings the same bytes; and the same holds for
+** pretty_json's text.  Since the decoder refuses what the encoder cannot
+** write (invalid UTF-8, numbers beyond a double), every value it accepts
+** must encode: an encoder refusal aborts too.  A float at the top level
+** must be what strtod reads.  Anything else aborts.
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,7 +67,12 @@ static int roundtrip (lua_State *S) {
   const char *s;
   zis_json_encode(S, 1, "value");
   s = lua_tolstring(S, -1, &n);
-  if (!zis_json_decode_quiet(S, s, n)) abort();  /* our own output refused */
+  if (!zis_json_decode_buf(S, s, n)) abort();  /* our own output refused */
+  if (!same(1, lua_gettop(S))) abort();
+  lua_settop(S, 1);
+  zis_json_pretty(S, 1, "value");
+  s = lua_tolstring(S, -1, &n);
+  if (!zis_json_decode_buf(S, s, n)) abort();
   if (!same(1, lua_gettop(S))) abort();
   return 0;
 }
@@ -77,10 +86,16 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
     lua_pop(L, 1);
   }
   lua_settop(L, 0);
-  if (zis_json_decode_quiet(L, (const char *)data, size)) {
+  if (zis_json_decode_buf(L, (const char *)data, size)) {
+    if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) && size < 512) {
+      char text[512];
+      memcpy(text, data, size);
+      text[size] = '\0';
+      if (strtod(text, NULL) != lua_tonumber(L, 1)) abort();
+    }
     lua_pushcfunction(L, roundtrip);
     lua_insert(L, 1);
-    (void)lua_pcall(L, 1, 0, 0);  /* an encoder refusal is fine */
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) abort();  /* accepted, so writable */
   }
   lua_settop(L, 0);
   lua_gc(L, LUA_GCSTEP, 0);

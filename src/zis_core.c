@@ -52,24 +52,6 @@ const char *zis_user_agent (void) {
   return user_agent;
 }
 
-/* core.decode_json(s) -> value | nil, message */
-static int core_decode (lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  if (zis_json_decode_quiet(L, s, n)) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
-}
-
-/* core.encode_json(v[, what]) -> string; raises on a value JSON cannot
-** hold, naming the value `what` (default "value") in the message */
-static int core_encode (lua_State *L) {
-  luaL_checkany(L, 1);
-  zis_json_encode(L, 1, luaL_optstring(L, 2, "value"));
-  return 1;
-}
-
 /* core.now() -> seconds on a monotonic clock (retry timers, elapsed) */
 static int core_now (lua_State *L) {
   struct timespec ts;
@@ -79,8 +61,6 @@ static int core_now (lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {
-  {"decode_json", core_decode},
-  {"encode_json", core_encode},
   {"now", core_now},
   {NULL, NULL}
 };
@@ -95,7 +75,7 @@ ZIS_API int luaopen_zis_core (lua_State *L) {
     return luaL_error(L, "zis: libcurl %s is too old (7.84 or later is needed)",
                       curl_version_text);
   luaL_newlib(L, core_funcs);
-  zis_json_open(L);      /* null, array/object helpers and metatables */
+  zis_json_open(L);      /* decode/encode/pretty_json, null, array/object */
   zis_client_open(L);    /* new, state, begin_call, end_call, methods */
   zis_engine_open(L);    /* submit, wait, cancel, set_bearer, sockets */
   zis_fs_register(L);    /* fsync, fsync_dir, list_dir (export) */
