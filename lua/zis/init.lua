@@ -12,8 +12,8 @@ local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
 local dispatch = require "zis.client"
 
-local error, ipairs, math, pairs, setmetatable, string, table, tostring, type =
-      error, ipairs, math, pairs, setmetatable, string, table, tostring, type
+local error, ipairs, math, pairs, string, table, tostring, type =
+      error, ipairs, math, pairs, string, table, tostring, type
 local getenv = os.getenv
 
 local zis = {
