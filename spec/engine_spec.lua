@@ -292,11 +292,15 @@ describe("one engine: bounded memory", function()
     local uuids = {}
     for i = 1, 64 do uuids[i] = "u" .. i end
     local c = H.client{ max_response_bytes = 100000 }
-    H.faults{ { path = REG .. "/" .. I .. "/bundles/*", status = 200, size = 2000000, times = 64 } }
+    -- chunked: no Content-Length to refuse early, so the bodies stream in
+    -- (as a gzip bomb's would) until the limits stop them
+    H.faults{ { path = REG .. "/" .. I .. "/bundles/*", status = 200, size = 2000000, chunked = 64,
+                times = 64 } }
     local list, errs = c:get_bundles(I, uuids, { concurrency = 64 })
     assert.is_nil(next(list))
     for i = 1, 64 do assert.equal("too_large", errs[i].kind) end
     local st = core.engine_stats(c)
+    assert.is_true(st.peak_held > 0)
     assert.is_true(st.peak_held <= st.budget, st.peak_held .. " > " .. st.budget)
     assert.equal(400000, st.budget)
     assert.equal(0, st.held)
