@@ -521,7 +521,7 @@ function M.plan(client, source, opts)
   return plan
 end
 
-local function step_name(it) return it.action .. " " .. it.kind:gsub("_", " ") .. " " .. it.name end
+local function step_name(it) return it.action .. " " .. (it.kind:gsub("_", " ")) .. " " .. it.name end
 
 --- zis.apply(client, manifest [, opts]) -> report | nil, err
 -- The report: ok, integration, plan, changes, done (step names), failed
