@@ -96,9 +96,9 @@ local function bundle_diff(live, declared)
     local d = declared[f]
     if f == "description" and d == nil then d = "" end
     local l = live[f]
+    -- a field the manifest's bundle does not have is not compared
     if l == nil and d ~= nil then out[#out + 1] = { op = "added", path = f }
-    elseif d == nil and l ~= nil then  -- nothing declared: not compared
-    else diff(l, d, f, out) end
+    elseif d ~= nil then diff(l, d, f, out) end
   end
   return out
 end
