@@ -47,6 +47,8 @@ build = {
     ["zis.client"] = "lua/zis/client.lua",
     ["zis.errors"] = "lua/zis/errors.lua",
     ["zis.token"] = "lua/zis/token.lua",
+    ["zis.manifest"] = "lua/zis/manifest.lua",
+    ["zis.plan"] = "lua/zis/plan.lua",
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_float.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },

@@ -249,6 +249,34 @@ local function job_spec_command(which)
   }
 end
 
+-- Deployments as code: the manifest is read, and refused with the path
+-- of the offending key, before any request (exit 1).
+local MANIFEST = { "manifest", "the manifest: a Lua file returning a table, or a JSON file" }
+local PLAN_OPTIONS = {
+  { "--prune", "delete what the manifest no longer declares", flag = true },
+  { "--reset-secrets", "send every secret again (they cannot be compared)", flag = true },
+}
+
+local function load_manifest(path)
+  local m, why = require("zis.manifest").load(path)
+  if not m then fail(why) end
+  return m
+end
+
+local MARK = { create = "+", update = "~", delete = "-", install = "+", uninstall = "-", unchanged = " " }
+local OP_MARK = { added = "+", removed = "-", changed = "~" }
+
+local function print_plan(plan)
+  out("plan for ", plan.integration, plan.prune and " (with --prune)" or "", ":\n")
+  for _, it in ipairs(plan.items) do
+    out(string.format("  %s %-10s %s %s\n", MARK[it.action], it.action, (it.kind:gsub("_", " ")), it.name))
+    for _, p in ipairs(it.paths or {}) do out("        ", OP_MARK[p.op], " ", p.path, "\n") end
+    for _, d in ipairs(it.details) do out("        ", d, "\n") end
+  end
+  for _, n in ipairs(plan.notes) do out("  note: ", n, "\n") end
+  out(plan.summary, "\n")
+end
+
 M.commands = {
   {
     name = "integrations", summary = "list integrations",
@@ -474,6 +502,79 @@ M.commands = {
       for _, k in ipairs{ "host", "port", "port_file", "quiet", "email", "token", "password",
                           "oauth_token", "latency" } do opts[k] = a[k] end
       require("zis.mock").serve(opts)
+    end,
+  },
+  {
+    name = "plan", summary = "what apply would change (exit 0: nothing, 2: changes pending)",
+    description = "Compares a manifest (a Lua or JSON file) with the live integration, reading with " ..
+                  "GET requests only, and prints for each object: create, update, delete (with " ..
+                  "--prune), install, uninstall or unchanged. Exit status 0: no changes, 2: changes " ..
+                  "pending (as terraform plan -detailed-exitcode; a usage error is 2 as well), 1: error.",
+    args = { MANIFEST },
+    options = PLAN_OPTIONS,
+    run = function(ctx, a)
+      local m = load_manifest(a.manifest)
+      local plan = ctx:check(zis.plan(ctx:client(), m, { prune = a.prune, reset_secrets = a.reset_secrets }))
+      if ctx.json then ctx:json_out(plan) else print_plan(plan) end
+      return plan.changes > 0 and 2 or 0
+    end,
+  },
+  {
+    name = "apply", summary = "converge the integration to a manifest",
+    description = "Creates the integration when missing, uploads changed bundles only and reinstalls " ..
+                  "their job specs, writes configs, connections and OAuth clients, creates missing " ..
+                  "inbound webhooks, and with --prune deletes what the manifest no longer declares. " ..
+                  "Stops at the first failing step and says what was done and what was not. Exit " ..
+                  "status 0 only when every step was done.",
+    args = { MANIFEST },
+    options = PLAN_OPTIONS,
+    run = function(ctx, a)
+      local m = load_manifest(a.manifest)
+      local report = ctx:check(zis.apply(ctx:client(), m, { prune = a.prune, reset_secrets = a.reset_secrets }))
+      for _, c in ipairs(report.credentials) do
+        if not c.file then
+          err_out("zis: warning: inbound webhook ", c.source_system, ":", c.event_type,
+                  ": its credentials are shown once and cannot be read again; keep them now " ..
+                  "(credentials_file in the manifest writes them to a file)\n")
+        end
+      end
+      if ctx.json then
+        local o = {}
+        for k, v in pairs(report) do o[k] = v end
+        if report.failed then o.failed = { step = report.failed.step, error = tostring(report.failed.error) } end
+        ctx:json_out(o)
+      else
+        for _, s in ipairs(report.done) do out("  done: ", s, "\n") end
+        if report.failed then
+          out("  FAILED: ", report.failed.step, ": ", tostring(report.failed.error), "\n")
+          for _, s in ipairs(report.not_done) do out("  not done: ", s, "\n") end
+        end
+        for _, c in ipairs(report.credentials) do
+          if c.file then
+            out("  credentials of inbound webhook ", c.uuid, " written to ", c.file, "\n")
+          else
+            out("  inbound webhook ", c.source_system, ":", c.event_type, ": uuid ", tostring(c.uuid),
+                " path ", tostring(c.path), " username ", tostring(c.username), " password ",
+                tostring(c.password), "\n")
+          end
+        end
+        out(report.summary, "\n")
+      end
+      return report.ok and 0 or 1
+    end,
+  },
+  {
+    name = "import", summary = "write a manifest and its bundles from a live integration",
+    description = "Writes DIR/manifest.json and DIR/bundles/NAME.json from a live integration; " ..
+                  "secrets become env references to fill in. zis plan on the result reports no changes.",
+    args = { INTEGRATION, { "dir", "the folder (created when missing)", type = "nonempty" } },
+    run = function(ctx, a)
+      local report = ctx:check(zis.import(ctx:client(), a.integration, a.dir))
+      if ctx.json then return ctx:json_out(report) end
+      out(string.format("wrote %s and %d bundle file(s)\n", report.manifest, #report.bundles))
+      if #report.env > 0 then
+        out("set these before apply (secrets are never read back): ", table.concat(report.env, " "), "\n")
+      end
     end,
   },
   {

@@ -12,7 +12,7 @@
 
 local validate = require "zis.validate"
 
-local ipairs, next, pairs, type, sort = ipairs, next, pairs, type, table.sort
+local ipairs, next, pairs, setmetatable, type, sort = ipairs, next, pairs, setmetatable, type, table.sort
 
 -- The job spec names of a bundle (properties.name, else the key), sorted.
 local function job_spec_names(bundle)
@@ -218,4 +218,7 @@ local function deploy(client, integration, bundle, opts)
   return report
 end
 
-return deploy
+-- client:deploy is this table's __call (a tail call: error levels are the
+-- caller's); its pieces serve zis.plan too.
+return setmetatable({ job_spec_names = job_spec_names, short_name = short_name },
+                    { __call = function(_, ...) return deploy(...) end })

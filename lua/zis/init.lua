@@ -303,6 +303,8 @@ require("zis.token").install(zis, methods)
 
 zis.validate = require "zis.validate"
 zis.graph = require "zis.graph"
+local plan = require "zis.plan"
+zis.plan, zis.apply, zis.import = plan.plan, plan.apply, plan.import
 methods.deploy = require "zis.deploy"
 methods.export = require "zis.export"
 
