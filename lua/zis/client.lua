@@ -383,15 +383,25 @@ local function run(client, st, jobs, concurrency, done)
       end
       job.attempt = job.attempt + 1
       local auth = auth_for(st, job.row.auth)
+      local minted, why = true, nil
       if auth == "bearer" and st.token_fn and
          (not st.bearer_set or (st.bearer_expires and now() >= st.bearer_expires)) then
-        refresh_token(client, st)
+        minted, why = pcall(refresh_token, client, st)
+        -- a minter that failed at the server (for_integration) fails this
+        -- job as a call fails; anything else it raises is the caller's
+        if not minted and not errors.is_error(why) then error(why, 0) end
       end
-      job.auth = auth
-      inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
-                      not job.row.idempotent)] = job
-      active = active + 1
+      if minted then
+        job.auth = auth
+        inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
+                        not job.row.idempotent)] = job
+        active = active + 1
+      else
+        finished = finished + 1
+        done(job, nil, why)
+      end
     end
+    if finished == n then break end
     -- wait for the next result, or until the next retry is due
     local timeout = IDLE_WAIT
     if timers[1] then
