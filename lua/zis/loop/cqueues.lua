@@ -13,7 +13,7 @@
 local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
 
-local poll, cq_running = cqueues.poll, cqueues.running
+local poll, cq_running, cancel = cqueues.poll, cqueues.running, cqueues.cancel
 local pairs, setmetatable, unpack = pairs, setmetatable, table.unpack
 
 local M = { name = "cqueues" }
@@ -39,6 +39,9 @@ function M.wait(_, fds, seconds, token)
   n = n + 1
   objs[n] = seconds
   poll(unpack(objs, 1, n))
+  -- the engine may close these sockets next: cqueues must forget them
+  -- first, or it fails on the stale descriptor later (EBADF)
+  for fd in pairs(fds) do cancel(fd) end
 end
 
 function M.wake(_, token)
