@@ -314,3 +314,20 @@ for _, name in ipairs({ "luv", "cqueues" }) do
     end)
   end)
 end
+
+describe("examples/embed/poll_host.c", function()
+  it("drives lua-zis from its own poll() loop; its 10 ms timer keeps firing", function()
+    H.reset()
+    latency(0.2)
+    local p = assert(io.popen("env -u LUA_PATH -u LUA_CPATH ZIS_LUA_DIR=lua ZIS_LIB_DIR=build " ..
+                              "ZIS_MOCK_URL=" .. H.url .. " build/poll_host examples/embed/poll_script.lua 2>&1"))
+    local out = p:read("a")
+    local ok = p:close()
+    latency(0)
+    assert.is_true(ok, out)
+    for t = 1, 3 do assert.matches("task " .. t .. ": poll_" .. t .. " has 1 bundle%(s%)", out) end
+    local ticks, gap = out:match("timer fired (%d+) times, largest gap ([%d.]+) ms")
+    assert.is_true(tonumber(ticks) >= 50, out)
+    assert.is_true(tonumber(gap) < 50, out)
+  end)
+end)
