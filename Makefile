@@ -27,16 +27,20 @@ SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_js
 HDR = src/zis.h src/zis_json.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
-              lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua
+              lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
+# zis.loop.*: installed under zis/loop/
+LUA_LOOP_MODULES = lua/zis/loop/cqueues.lua lua/zis/loop/luv.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 # lua-cjson: only the specs use it (to prove lua-zis never touches it)
+# lua-cqueues, lua-luv: only the specs (zis.loop's adapters; the core never needs them)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
-                  lua-socket lua-busted pkg-config openssl graphviz lua-argparse
+                  lua-socket lua-busted pkg-config openssl graphviz lua-argparse \
+                  lua-cqueues lua-luv
 
 .PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images check-floats
@@ -52,12 +56,17 @@ build/embed: examples/embed/embed.c
 	@mkdir -p build
 	$(CC) -std=c99 $(OPT) $(WARN) -I$(LUA_INCDIR) -o $@ $< -llua$(LUA_VERSION) -lpthread
 
+# A host with its own poll() loop driving lua-zis (zis.loop's generic interface).
+build/poll_host: examples/embed/poll_host.c
+	@mkdir -p build
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I$(LUA_INCDIR) -o $@ $< -llua$(LUA_VERSION) -lm
+
 # Installs what is missing, and only that.
 deps:
 	@./tools/ensure-deps $(DEBIAN_PACKAGES)
 
 test: deps
-	@$(MAKE) -s --no-print-directory all build/embed
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host
 	@./tools/with-mock busted --lua=$(LUA) spec
 
 demo: deps
@@ -122,6 +131,8 @@ install: all
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/loop
+	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
 	install -m 0755 bin/zis-mock $(DESTDIR)$(BINDIR)/zis-mock
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
@@ -129,7 +140,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
-	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:

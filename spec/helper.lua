@@ -30,6 +30,46 @@ local function start_registry()
   error("the local registry did not start (run the specs with make test)")
 end
 
+-- ZIS_LOOP=luv or cqueues (spec/loop_spec.lua runs part of the suite so):
+-- every client the specs make gets that adapter, and each wait of a call
+-- made outside a coroutine runs in a coroutine on that loop, through the
+-- adapter's own wait, until its socket or timer fires.
+H.loop = os.getenv("ZIS_LOOP")
+if H.loop then
+  local real = require("zis.loop." .. H.loop)
+  local function in_loop(fds, secs, token)
+    if H.loop == "luv" then
+      local uv = require "luv"
+      local co = coroutine.create(function() real:wait(fds, secs, token) end)
+      assert(coroutine.resume(co))
+      while coroutine.status(co) ~= "dead" do uv.run("once") end
+    else
+      local cq = require("cqueues").new()
+      cq:wrap(function() real:wait(fds, secs, token) end)
+      assert(cq:loop())
+    end
+  end
+  local shim = { name = H.loop, yieldable = function() return true end }
+  function shim.wait(_, fds, secs, token)
+    local may
+    if real.yieldable then may = real:yieldable() else may = coroutine.isyieldable() end
+    if may then return real:wait(fds, secs, token) end
+    in_loop(fds, secs, token)
+  end
+  function shim.wake(_, token) real:wake(token) end
+  H.shim = shim
+  local new = zis.new
+  zis.new = function(o)
+    if type(o) == "table" and o.scheduler == nil then
+      local copy = {}
+      for k, v in pairs(o) do copy[k] = v end
+      copy.scheduler = shim
+      o = copy
+    end
+    return new(o)
+  end
+end
+
 H.url = os.getenv("ZIS_MOCK_URL")
 if not H.url then
   H.url = start_registry()

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/select.h>
 #include <time.h>
 
 #include "zis.h"
@@ -586,16 +587,28 @@ static int engine_set_bearer (lua_State *L) {
   return 0;
 }
 
-/* core.sockets(client) -> {fd = "r"|"w"|"rw"}, timeout_ms (-1: none) */
+/* core.sockets(client) -> {fd = "r"|"w"|"rw"}, timeout_ms (-1: none)
+** The engine drives libcurl with curl_multi_perform, which (libcurl 7.x)
+** does not call the socket callback, so the sockets come from
+** curl_multi_fdset, merged with any the callback reported. */
 static int engine_sockets (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  int i;
+  int i, maxfd = -1;
   long ms = -1;
+  fd_set r, w, x;
+  FD_ZERO(&r); FD_ZERO(&w); FD_ZERO(&x);
+  curl_multi_fdset(c->multi, &r, &w, &x, &maxfd);
   lua_createtable(L, 0, c->nsocks);
   for (i = 0; i < c->nsocks; i++) {
-    int w = c->socks[i].what;
-    lua_pushstring(L, w == CURL_POLL_IN ? "r" : w == CURL_POLL_OUT ? "w" : "rw");
+    int what = c->socks[i].what;
+    lua_pushstring(L, what == CURL_POLL_IN ? "r" : what == CURL_POLL_OUT ? "w" : "rw");
     lua_rawseti(L, -2, (lua_Integer)c->socks[i].fd);
+  }
+  for (i = 0; i <= maxfd; i++) {
+    int rd = FD_ISSET(i, &r), wr = FD_ISSET(i, &w);
+    if (!rd && !wr) continue;
+    lua_pushstring(L, rd && wr ? "rw" : rd ? "r" : "w");
+    lua_rawseti(L, -2, (lua_Integer)i);
   }
   curl_multi_timeout(c->multi, &ms);
   lua_pushinteger(L, ms);

@@ -451,20 +451,39 @@ local function run(client, st, jobs, concurrency, done)
 end
 M.run = run
 
--- The guard that ends a call however it ends.
+-- The guard that ends a call however it ends (a coroutine closed while
+-- its call waits in a scheduler, too: coroutine.close runs it).
 local function guard(client, st)
   local g = st.guard
   if not g then
-    g = setmetatable({}, { __close = function() cancel_all(client) end_call(client) end })
+    g = setmetatable({}, { __close = function()
+      st.caller = nil
+      cancel_all(client)
+      end_call(client)
+    end })
     st.guard = g
   end
   return g
 end
 
+-- Begins a call.  With a scheduler, a call from a second coroutine while
+-- the first one's call waits is refused clearly (begin_call's own message
+-- is for a hook calling its own client, from the same coroutine).
+local running = coroutine.running
+local function begin(client, st)
+  local by = st.caller
+  if by and by ~= running() then
+    error("zis: client is busy: a call from another coroutine is in progress on it; " ..
+          "give each coroutine its own client", 0)
+  end
+  begin_call(client)
+  st.caller = running()
+end
+
 -- One endpoint call, a batch of one.
 local function call(client, row, path, body)
   local st = state(client)
-  begin_call(client)
+  begin(client, st)
   local _ <close> = guard(client, st)
   local job = { row = row, method = row.method, path = path, body = body }
   local value, err
@@ -478,7 +497,7 @@ M.call = call
 -- failed) and errors (nil when none failed, else errors[i]).
 function M.batch(client, jobs, concurrency)
   local st = state(client)
-  begin_call(client)
+  begin(client, st)
   local _ <close> = guard(client, st)
   local results, errs = {}, nil
   for i, job in ipairs(jobs) do job.index = i end
