@@ -135,9 +135,8 @@ local function build(row, ...)
     elseif kind == "job_spec" then
       v = job_spec_name(row, i, v, values.integration)
     elseif kind == "body" then
-      if type(v) == "string" and a.text then
-        -- sent byte for byte, as the caller wrote it
-      elseif type(v) ~= "table" then
+      -- a JSON string (where the row allows text) is sent byte for byte
+      if not (type(v) == "string" and a.text) and type(v) ~= "table" then
         argerror(row, i, (a.text and "table or JSON string" or "table") .. " expected, got " ..
                          (v == nil and "no value" or type(v)))
       end
@@ -185,7 +184,8 @@ local function build(row, ...)
     end
   end
   -- the path, holes percent-encoded
-  local pieces, path = row.pieces, nil
+  local pieces = row.pieces
+  local path
   if #pieces == 1 then
     path = pieces[1]
   else

@@ -13,7 +13,7 @@ local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
 local dispatch = require "zis.client"
 
-local error, os, pairs, tonumber, tostring, type = error, os, pairs, tonumber, tostring, type
+local error, os, pairs, tonumber, type = error, os, pairs, tonumber, type
 local null = core.null
 
 local M = {}
