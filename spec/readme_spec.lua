@@ -62,11 +62,46 @@ bundle = ]]
       f:write(PRELUDE, string.format("%q", require("zis").encode_json(H.bundle("my_integration", "example"))),
               "\nprint = function() end\n", "do\n", code, "\nend\n")
       f:close()
-      local ok, out = run_clean(how:gsub("script%.lua$", script), "ZIS_MOCK_URL=" .. H.url)
+      local ok, out = run_clean(how:gsub("script%.lua$", script),
+                                "ZIS_MOCK_URL=" .. H.url .. " ACME_TOKEN=fake-acme-token")
       os.remove(script)
       assert.is_true(ok, out)
     end)
   end
+
+  -- "Setting up a whole integration" leaves the whole integration behind
+  it("the whole-integration walkthrough sets up every piece", function()
+    local section = readme:match("\n## Setting up a whole integration\n(.-)\n## ")
+    assert.is_string(section)
+    local code = section:match("```lua\n(.-)```")
+    assert.is_string(code)
+    H.reset()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(PRELUDE, "nil\n", code)
+    f:close()
+    local ok, out = run_clean(how:gsub("script%.lua$", script),
+                              "ZIS_MOCK_URL=" .. H.url .. " ACME_TOKEN=fake-acme-token")
+    os.remove(script)
+    assert.is_true(ok, out)
+    assert.matches("zis_example_integration token expires at %d%d%d%d%-", out)
+    assert.matches("on_ticket_created\tinstalled", out)
+    assert.matches("the sender POSTs to http://[^ ]+/ingest/%S+ as fake%-webhook%-user", out)
+    local admin = H.client()
+    local svc = admin:for_integration("example_integration")
+    local cfg = assert(svc:list_configs("example_integration", { scope = "settings" })).configs
+    assert.equal("high", cfg[1].config.priority)
+    local conn = assert(svc:get_connection("example_integration", "acme_api")).connection
+    assert.equal("bearer_token", conn.type)
+    assert.equal("api.acme.com", conn.allowed_domain)
+    local posted
+    for _, l in ipairs(H.log()) do
+      if l.path:match("/inbound_webhooks/generic/example_integration$") then posted = true end
+    end
+    assert.is_true(posted)
+    svc:close()
+    admin:close()
+  end)
 end)
 
 describe("README shell blocks", function()

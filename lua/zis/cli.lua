@@ -277,6 +277,71 @@ local function print_plan(plan)
   out(plan.summary, "\n")
 end
 
+
+---------------------------------------------------------------------------
+-- ZIS services commands (configs, connections, links, webhooks, token):
+-- every call on the integration's own token, through for_integration.
+---------------------------------------------------------------------------
+
+-- A client for the integration's ZIS services; closed when `run` ends.
+local function integration_client(ctx, integration)
+  return ctx:client():for_integration(integration)
+end
+
+-- A JSON object from FILE, or from stdin when FILE is "-".
+local function read_json_object(path)
+  local text
+  if path == "-" then
+    text = io.stdin:read("a")
+    if not text then fail("cannot read stdin") end
+  else
+    text = read_file(path)
+  end
+  local v = zis.decode_json(text)
+  if type(v) ~= "table" or getmetatable(v) == zis.array_metatable then
+    fail((path == "-" and "stdin" or path) .. ": not a JSON object")
+  end
+  return v
+end
+
+-- A secret, never from argv (ps shows argv): from the environment
+-- variable --secret-env names, else the first line of stdin.
+local function read_secret(env_name)
+  local v
+  if env_name then
+    v = getenv(env_name)
+    if not v then usage_error("environment variable " .. env_name .. " is unset or empty") end
+  else
+    v = io.stdin:read("l")
+    if v then v = v:gsub("\r$", "") end
+    if not v or v == "" then
+      usage_error("no secret: give --secret-env VAR, or the secret on stdin")
+    end
+  end
+  return v
+end
+
+-- Creates `path` empty with mode 0600, failing if it exists (no
+-- clobbering, no following a planted symlink).  Done before the request
+-- whose answer it will hold, so credentials shown once are never lost to
+-- a file that cannot be written.
+local function create_private(path)
+  local q = "'" .. path:gsub("'", "'\\''") .. "'"
+  if not os.execute("{ set -C; umask 077; : > " .. q .. "; } 2>/dev/null") then
+    fail("cannot create " .. path .. " (it must not exist yet, and its folder must be writable)")
+  end
+end
+
+local function write_private(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then fail(err) end
+  local ok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not ok or not cok then fail("cannot write " .. path .. ": " .. tostring(werr or cerr)) end
+end
+
+local CONNECTION_SECRET = { api_key = "api_key", basic_auth = "password", bearer_token = "token" }
+
 M.commands = {
   {
     name = "integrations", summary = "list integrations",
@@ -452,6 +517,222 @@ M.commands = {
                           #report.failed > 0 and (", " .. #report.failed .. " failed") or ""))
       end
       return report.ok and 0 or 1
+    end,
+  },
+  {
+    name = "configs", summary = "list, set or delete an integration's configs",
+    description = "Configs of an integration (ZIS Configs API), on the integration's own token.",
+    commands = {
+      {
+        name = "list", summary = "list configs",
+        description = "Lists every config whose scope matches --scope ('*' is a wildcard).",
+        args = { INTEGRATION },
+        options = { { "--scope", "scope, '*' matches any run of characters", argname = "S",
+                      type = "nonempty", default = "*" } },
+        run = function(ctx, a)
+          local c <close> = integration_client(ctx, a.integration)
+          local list = {}
+          for x in c:configs(a.integration, { scope = a.scope, page_size = 100 }) do list[#list + 1] = x end
+          if ctx.json then return ctx:json_out(zis.array(list)) end
+          local rows = {}
+          for _, x in ipairs(list) do rows[#rows + 1] = { x.scope, x.updated_at, zis.encode_json(x.config) } end
+          print_table({ "SCOPE", "UPDATED", "CONFIG" }, rows)
+        end,
+      },
+      {
+        name = "set", summary = "create or replace a config from a JSON file (- for stdin)",
+        description = "Replaces the config of SCOPE with a JSON object from FILE (or stdin for -), " ..
+                      "creating it when missing.",
+        args = { INTEGRATION, { "scope", "the config's scope", type = "nonempty" },
+                 { "file", "a JSON object, or - for stdin" } },
+        run = function(ctx, a)
+          local config = read_json_object(a.file)
+          local c <close> = integration_client(ctx, a.integration)
+          local res, err = c:replace_config(a.integration, a.scope, config)
+          local verb = "replaced"
+          if not res and zis.is_error(err) and err.status == 404 then
+            res, err = c:create_config(a.integration, a.scope, config)
+            verb = "created"
+          end
+          res = ctx:check(res, err)
+          if ctx.json then return ctx:json_out(res) end
+          out(verb, " config ", a.scope, " of ", a.integration, "\n")
+        end,
+      },
+      {
+        name = "delete", summary = "delete a config",
+        description = "Deletes the config of SCOPE.",
+        args = { INTEGRATION, { "scope", "the config's scope", type = "nonempty" } },
+        run = function(ctx, a)
+          local c <close> = integration_client(ctx, a.integration)
+          ctx:check(c:delete_config(a.integration, a.scope))
+          if ctx.json then return out('{"deleted":true}\n') end
+          out("deleted config ", a.scope, " of ", a.integration, "\n")
+        end,
+      },
+    },
+  },
+  {
+    name = "connections", summary = "list, create or delete an integration's connections",
+    description = "Connections of an integration (ZIS Connections API), on the integration's own " ..
+                  "token. Secrets are read from an environment variable or stdin, never argv.",
+    commands = {
+      {
+        name = "list", summary = "list every connection, with its type",
+        description = "Lists every connection of every type (secrets come back redacted).",
+        args = { INTEGRATION },
+        run = function(ctx, a)
+          local c <close> = integration_client(ctx, a.integration)
+          local list = {}
+          for x in c:connections(a.integration, { page_size = 100 }) do list[#list + 1] = x end
+          if ctx.json then return ctx:json_out(zis.array(list)) end
+          local rows = {}
+          for _, x in ipairs(list) do
+            rows[#rows + 1] = { x.name, x.type, x.allowed_domain ~= zis.null and x.allowed_domain or "",
+                                x.updated_at }
+          end
+          print_table({ "NAME", "TYPE", "DOMAIN", "UPDATED" }, rows)
+        end,
+      },
+      {
+        name = "create", summary = "create an api_key, basic_auth or bearer_token connection",
+        description = "Creates a connection. The secret (the API key, password or token) comes from " ..
+                      "the environment variable --secret-env names, else from the first line of " ..
+                      "stdin: never from argv, where ps would show it.",
+        args = { INTEGRATION, { "type", "api_key, basic_auth or bearer_token",
+                                choices = { "api_key", "basic_auth", "bearer_token" } },
+                 { "name", "the connection's name (unique across types)", type = "nonempty" } },
+        options = {
+          { "--domain", "the allowed domain: a host name, optionally *.-prefixed", argname = "D",
+            type = "nonempty" },
+          { "--header", "api_key: the header that carries the key", argname = "H", type = "nonempty" },
+          { "--username", "basic_auth: the user name", argname = "U", type = "nonempty" },
+          { "--secret-env", "read the secret from this environment variable (else stdin)",
+            argname = "VAR", type = "nonempty" },
+        },
+        run = function(ctx, a)
+          if not a.domain then usage_error("--domain is required") end
+          if a.type == "api_key" and not a.header then usage_error("api_key needs --header") end
+          if a.type ~= "api_key" and a.header then usage_error("--header is for api_key only") end
+          if a.type == "basic_auth" and not a.username then usage_error("basic_auth needs --username") end
+          if a.type ~= "basic_auth" and a.username then usage_error("--username is for basic_auth only") end
+          local fields = { name = a.name, allowed_domain = a.domain, header_name = a.header,
+                           username = a.username }
+          fields[CONNECTION_SECRET[a.type]] = read_secret(a.secret_env)
+          local c <close> = integration_client(ctx, a.integration)
+          local res = ctx:check(c:create_connection(a.integration, a.type, fields))
+          if ctx.json then return ctx:json_out(res) end
+          out("created ", a.type, " connection ", a.name, " for ", a.domain, "\n")
+        end,
+      },
+      {
+        name = "delete", summary = "delete a connection",
+        description = "Deletes a connection of the given type.",
+        args = { INTEGRATION, { "type", "api_key, basic_auth or bearer_token",
+                                choices = { "api_key", "basic_auth", "bearer_token" } },
+                 { "name", "the connection's name", type = "nonempty" } },
+        run = function(ctx, a)
+          local c <close> = integration_client(ctx, a.integration)
+          ctx:check(c:delete_connection(a.integration, a.type, a.name))
+          if ctx.json then return out('{"deleted":true}\n') end
+          out("deleted ", a.type, " connection ", a.name, "\n")
+        end,
+      },
+    },
+  },
+  {
+    name = "links", summary = "list an integration's links",
+    description = "Lists the links of a type (ZIS Links API) matching --left and/or --right " ..
+                  "('*' is a wildcard), on the integration's own token.",
+    args = { INTEGRATION },
+    options = {
+      { "--type", "the link type (required)", argname = "T", type = "nonempty" },
+      { "--left", "left object name", argname = "L", type = "nonempty" },
+      { "--right", "right object name", argname = "R", type = "nonempty" },
+    },
+    run = function(ctx, a)
+      if not a.type then usage_error("--type is required") end
+      if not a.left and not a.right then usage_error("give --left or --right (or both)") end
+      local c <close> = integration_client(ctx, a.integration)
+      local list = {}
+      for x in c:links(a.integration, { link_type = a.type, left_object_name = a.left,
+                                        right_object_name = a.right, page_size = 100 }) do
+        list[#list + 1] = x
+      end
+      if ctx.json then return ctx:json_out(zis.array(list)) end
+      local rows = {}
+      for _, x in ipairs(list) do
+        rows[#rows + 1] = { x.link_type, x.left_object and x.left_object.name,
+                            x.right_object and x.right_object.name, x.id }
+      end
+      print_table({ "TYPE", "LEFT", "RIGHT", "ID" }, rows)
+    end,
+  },
+  {
+    name = "webhooks", summary = "create or show an inbound webhook",
+    description = "Inbound webhooks (ZIS Inbound Webhooks API), on the integration's own token.",
+    commands = {
+      {
+        name = "create", summary = "create an inbound webhook (credentials shown once)",
+        description = "Creates an inbound webhook. Its username and password are shown once: " ..
+                      "--credentials-file writes the whole answer to a new file of mode 0600 " ..
+                      "instead of printing them.",
+        args = { INTEGRATION, { "source", "the source system (a job spec's event_source)", type = "nonempty" },
+                 { "event", "the event type", type = "nonempty" } },
+        options = { { "--credentials-file", "write the answer here (a new file, mode 0600)",
+                      argname = "F", type = "nonempty" } },
+        run = function(ctx, a)
+          if a.credentials_file then create_private(a.credentials_file) end
+          local c <close> = integration_client(ctx, a.integration)
+          local res, err = c:create_inbound_webhook(a.integration,
+                                                    { source_system = a.source, event_type = a.event })
+          if not res and a.credentials_file then os.remove(a.credentials_file) end
+          res = ctx:check(res, err)
+          if a.credentials_file then
+            write_private(a.credentials_file, zis.pretty_json(res))
+            if ctx.json then return ctx:json_out{ uuid = res.uuid, path = res.path,
+                                                  credentials_file = a.credentials_file } end
+            out("created inbound webhook ", tostring(res.uuid), "; credentials written to ",
+                a.credentials_file, " (mode 0600; they are shown only once)\n")
+            return
+          end
+          if ctx.json then return ctx:json_out(res) end
+          out("created inbound webhook ", tostring(res.uuid), "\n",
+              "path:     ", tostring(res.path), "\n",
+              "username: ", tostring(res.username), "\n",
+              "password: ", tostring(res.password), "\n",
+              "(shown only once: store them now)\n")
+        end,
+      },
+      {
+        name = "get", summary = "show an inbound webhook (no password)",
+        description = "Shows an inbound webhook as JSON (the API never shows the password again).",
+        args = { INTEGRATION, { "uuid", "the webhook's uuid", type = "nonempty" } },
+        run = function(ctx, a)
+          local c <close> = integration_client(ctx, a.integration)
+          ctx:json_out(ctx:check(c:get_inbound_webhook(a.integration, a.uuid)))
+        end,
+      },
+    },
+  },
+  {
+    name = "token", summary = "mint the integration's own OAuth token",
+    description = "Mints a token for the integration's OAuth client (zis_INTEGRATION) with the " ..
+                  "admin's credentials and prints when it expires; the token itself only with --show.",
+    args = { INTEGRATION },
+    options = { { "--show", "print the token (alone, for scripts)", flag = true } },
+    run = function(ctx, a)
+      local t = ctx:check(ctx:client():integration_token(a.integration))
+      if ctx.json then
+        return ctx:json_out{ client_id = t.client_id, expires_at = t.expires_at or zis.null,
+                             expires_in = t.expires_in or zis.null,
+                             scopes = t.scopes or zis.null, token = a.show and t.token or nil }
+      end
+      if a.show then return out(t.token, "\n") end
+      out("minted a token for zis_", a.integration, " (OAuth client ", tostring(t.client_id), "), ",
+          t.expires_at and ("expires at " .. t.expires_at) or "no expiry given",
+          t.expires_in and string.format(" (in %d s)", math.floor(t.expires_in)) or "",
+          "; --show prints it\n")
     end,
   },
   {

@@ -135,8 +135,8 @@ local function build(row, ...)
     elseif kind == "job_spec" then
       v = job_spec_name(row, i, v, values.integration)
     elseif kind == "body" then
-      -- a table is encoded; with `text`, a JSON string goes out byte for byte
-      if type(v) ~= "table" and not (a.text and type(v) == "string") then
+      -- a JSON string (where the row allows text) is sent byte for byte
+      if not (type(v) == "string" and a.text) and type(v) ~= "table" then
         argerror(row, i, (a.text and "table or JSON string" or "table") .. " expected, got " ..
                          (v == nil and "no value" or type(v)))
       end
@@ -184,7 +184,8 @@ local function build(row, ...)
     end
   end
   -- the path, holes percent-encoded
-  local pieces, path = row.pieces
+  local pieces = row.pieces
+  local path
   if #pieces == 1 then
     path = pieces[1]
   else
@@ -217,31 +218,41 @@ M.build = build
 
 M.checks = {}
 
+-- The header names an API key connection may not use (case-insensitive)
+-- and the prefixes it may not start with: the list the local registry
+-- enforces (zis.mock.services), so the client refuses no more and no less.
 local RESERVED_HEADERS = {}
-for h in ([[accept accept-charset accept-encoding accept-language authorization
-  cache-control connection content-length content-md5 content-type cookie date
-  expect forwarded from host if-match if-modified-since if-none-match if-range
-  if-unmodified-since max-forwards origin pragma proxy-authorization range referer
-  te trailer transfer-encoding upgrade user-agent via warning]]):gmatch("%S+") do
+for h in ([[accept-charset accept-encoding access-control-request-headers
+  access-control-request-method authorization connection content-length content-type
+  cookie cookie2 date dnt expect host keep-alive origin proxy-authorization referer
+  te trailer transfer-encoding upgrade user-agent via]]):gmatch("%S+") do
   RESERVED_HEADERS[h] = true
 end
+local RESERVED_PREFIXES = { "x-zis-", "x-amz-", "x-forwarded-", "proxy-", "sec-" }
+M.RESERVED_HEADERS, M.RESERVED_PREFIXES = RESERVED_HEADERS, RESERVED_PREFIXES
 
--- https://host, at most 128 characters, labels of at most 63, an optional
--- leading "*." (not on a bare public suffix: left to the server).
+-- A host name (the API's examples: "api.example.com"; connections are
+-- used over https only, so no scheme is given), at most 128 characters,
+-- labels of 1 to 63 letters, digits or hyphens (not at either end), an
+-- optional leading "*." that must not cover a bare suffix ("*.com").
 function M.check_allowed_domain(d)
-  if type(d) ~= "string" then return "allowed_domain must be a string" end
-  if #d > 128 then return "allowed_domain must be at most 128 characters" end
-  local host = d:match("^https://([^/]+)/?$") or (not d:find("://", 1, true) and d) or nil
-  if not host then return "allowed_domain must be an https host (no other scheme, no path)" end
-  if host:sub(1, 2) == "*." then host = host:sub(3) end
-  if host == "" or host:find("[^%w%.%-]") then
-    return "allowed_domain must be a host name (letters, digits, '-', '.'), with an optional leading '*.'"
+  if type(d) ~= "string" or d == "" then return "allowed_domain must be a non-empty string" end
+  if d:find("^%a[%w+.-]*://") or d:find("/", 1, true) then
+    return "allowed_domain must be a host name such as api.example.com, without a scheme " ..
+           "or path (connections are used over https only)"
   end
+  if #d > 128 then return "allowed_domain must be at most 128 characters" end
+  local host, wild = d, d:sub(1, 2) == "*."
+  if wild then host = d:sub(3) end
+  local labels = 0
   for label in (host .. "."):gmatch("([^.]*)%.") do
-    if label == "" or #label > 63 then
-      return "allowed_domain labels must be 1 to 63 characters"
+    labels = labels + 1
+    if #label < 1 or #label > 63 or not label:find("^%w[%w-]*$") or not label:find("%w$") then
+      return "allowed_domain labels must be 1 to 63 letters, digits or hyphens " ..
+             "(not at either end), with an optional leading '*.'"
     end
   end
+  if wild and labels < 2 then return "allowed_domain '*.' must not cover a bare suffix" end
   return nil
 end
 
@@ -251,9 +262,13 @@ function M.check_header_name(h)
     return "header_name must be 1 to 128 letters, '-' or '_'"
   end
   local l = h:lower()
-  if RESERVED_HEADERS[l] or l:find("^x%-zis%-") or l:find("^x%-amz%-") or l:find("^x%-forwarded%-") then
+  local reserved = RESERVED_HEADERS[l]
+  for _, p in ipairs(RESERVED_PREFIXES) do
+    if l:sub(1, #p) == p then reserved = true end
+  end
+  if reserved then
     return "header_name '" .. h .. "' is reserved (Host, Cookie, User-Agent and the like, " ..
-           "and any x-zis-, x-amz- or x-forwarded- header)"
+           "and any x-zis-, x-amz-, x-forwarded-, proxy- or sec- header)"
   end
   return nil
 end
@@ -289,8 +304,12 @@ end
 
 -- Asks the token function (or the integration's minter) for a token and
 -- hands it to the engine.  Runs user code: the client is busy already.
+-- A function that answers nil and an error object (the integration's
+-- minter, when minting fails) makes that the call's error: returned, not
+-- raised, as every failure on the way to the server is.
 local function refresh_token(client, st)
   local tok, ttl = st.token_fn()
+  if tok == nil and errors.is_error(ttl) then return ttl end
   if type(tok) ~= "string" or tok == "" or tok:find("[%z\r\n]") then
     error("zis: oauth_token function must return a non-empty token string", 0)
   end
@@ -383,25 +402,23 @@ local function run(client, st, jobs, concurrency, done)
       end
       job.attempt = job.attempt + 1
       local auth = auth_for(st, job.row.auth)
-      local minted, why = true, nil
+      local refused
       if auth == "bearer" and st.token_fn and
          (not st.bearer_set or (st.bearer_expires and now() >= st.bearer_expires)) then
-        minted, why = pcall(refresh_token, client, st)
-        -- a minter that failed at the server (for_integration) fails this
-        -- job as a call fails; anything else it raises is the caller's
-        if not minted and not errors.is_error(why) then error(why, 0) end
+        refused = refresh_token(client, st)
       end
-      if minted then
+      if refused then
+        -- no token, so no attempt: the job ends with the minter's error
+        finished = finished + 1
+        done(job, nil, refused)
+      else
         job.auth = auth
         inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
                         not job.row.idempotent)] = job
         active = active + 1
-      else
-        finished = finished + 1
-        done(job, nil, why)
       end
     end
-    if finished == n then break end
+    if finished >= n then break end
     -- wait for the next result, or until the next retry is due
     local timeout = IDLE_WAIT
     if timers[1] then
@@ -549,6 +566,8 @@ function M.pager(row)
           local meta = page.meta
           if type(meta) ~= "table" or meta.has_more ~= true then break end
           local cursor = meta.after
+          -- configs document page[after] as an integer: send its digits
+          if math_type(cursor) == "integer" then cursor = tostring(cursor) end
           if type(cursor) ~= "string" or cursor == "" then
             fail("meta.has_more is true but meta.after is not a cursor")
           elseif seen[cursor] then

@@ -111,7 +111,7 @@ function M.install(zis, methods)
     local admin = self
     o.oauth_token = function()
       local t, err = admin:integration_token(integration)
-      if not t then error(err, 0) end
+      if not t then return nil, err end  -- the call returns nil, err
       return t.token, t.expires_in
     end
     local c = zis.new(o)

@@ -1,0 +1,218 @@
+-- The zis command's ZIS services subcommands (configs, connections, links,
+-- webhooks, token), run as a user runs them against the local registry.
+local zis = require "zis"
+local H = require "spec.helper"
+
+local TOKEN_PREFIX = "fake-zis-token-"
+
+-- Runs bin/zis with the admin's fake credentials; `stdin` (a string) is
+-- fed to it; returns exit status, stdout, stderr.
+local function zis_cmd(args, env, stdin)
+  local out, err, inp = os.tmpname(), os.tmpname(), os.tmpname()
+  local f = assert(io.open(inp, "wb"))
+  f:write(stdin or "")
+  f:close()
+  local cmd = string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s <%s >%s 2>%s",
+    H.url, H.email, H.token, env or "", args, inp, out, err)
+  local _, _, code = os.execute(cmd)
+  local o, e = H.read(out), H.read(err)
+  os.remove(out) os.remove(err) os.remove(inp)
+  return code, o, e
+end
+
+-- a usage error: status 2, one line, nothing sent to the ZIS services
+local function refused(args, pattern, env, stdin)
+  local before = #H.log()
+  local code, out, err = zis_cmd(args, env, stdin)
+  assert.equal(2, code, args .. ": " .. err)
+  assert.equal("", out)
+  assert.matches("^zis: [^\n]+\n$", err)
+  assert.matches(pattern, err, 1, true)
+  for i = before + 1, #H.log() do
+    assert.is_nil(H.log()[i].path:find("/api/services/zis/integrations", 1, true), args .. " sent a request")
+  end
+end
+
+local function ok_cmd(args, env, stdin)
+  local code, out, err = zis_cmd(args, env, stdin)
+  assert.equal(0, code, args .. ": " .. err)
+  assert.equal("", err)
+  return out
+end
+
+-- the Authorization headers the ZIS services received
+local function bearer_only()
+  for _, l in ipairs(H.log()) do
+    if l.path:find("^/api/services/zis/") and not l.path:find("^/api/services/zis/registry/") then
+      assert.equal("Bearer " .. TOKEN_PREFIX .. "demo-", l.headers.authorization:match("^(.*%-)%d+$"))
+    end
+  end
+end
+
+describe("zis command: ZIS services", function()
+  before_each(function() H.fresh("demo") end)
+
+  it("configs: set from a file or stdin (create, then replace), list as a table and as JSON, delete", function()
+    local file = os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write('{"priority":"high","n":12345678901234}')
+    f:close()
+    assert.equal("created config settings of demo\n", ok_cmd("configs set demo settings " .. file))
+    os.remove(file)
+    assert.equal("replaced config settings of demo\n",
+                 ok_cmd("configs set demo settings -", nil, '{"priority":"low","n":12345678901234}'))
+    local out = ok_cmd("configs list demo")
+    assert.matches("^SCOPE +UPDATED +CONFIG\nsettings +%S+ +", out)
+    assert.matches('"n":12345678901234', out, 1, true)
+    local list = zis.decode_json(ok_cmd("--json configs list demo --scope 'set*'"))
+    assert.equal(1, #list)
+    assert.equal("low", list[1].config.priority)
+    assert.equal(0, #zis.decode_json(ok_cmd("--json configs list demo --scope 'x*'")))
+    assert.equal("deleted config settings of demo\n", ok_cmd("configs delete demo settings"))
+    local code, _, err = zis_cmd("configs delete demo settings")
+    assert.equal(1, code)
+    assert.matches("^zis: DELETE /api/services/zis/integrations/demo/configs/settings: 404", err)
+    bearer_only()
+  end)
+
+  it("configs: refuses a non-object and bad arguments", function()
+    local code, _, err = zis_cmd("configs set demo s -", nil, "[1,2]")
+    assert.equal(1, code)
+    assert.equal("zis: stdin: not a JSON object\n", err)
+    refused("configs list Demo!", "not an integration name")
+    refused("configs list demo --scope ''", "must not be empty")
+    refused("configs", "command is required")
+  end)
+
+  it("connections: create with the secret from an environment variable or stdin, never argv", function()
+    ok_cmd("connections create demo bearer_token acme --domain api.example.com --secret-env ACME_TOKEN",
+           "ACME_TOKEN=fake-acme-token")
+    local body = zis.decode_json(H.last().body)
+    assert.same({ name = "acme", token = "fake-acme-token", allowed_domain = "api.example.com" }, body)
+    ok_cmd("connections create demo api_key key --domain '*.example.com' --header X-Api-Key", nil,
+           "fake-api-key\n")
+    body = zis.decode_json(H.last().body)
+    assert.equal("fake-api-key", body.api_key)
+    assert.equal("X-Api-Key", body.header_name)
+    ok_cmd("connections create demo basic_auth basic --domain api.example.com --username u", nil, "fake-pw")
+    assert.equal("fake-pw", zis.decode_json(H.last().body).password)
+    local out = ok_cmd("connections list demo")
+    assert.matches("NAME +TYPE +DOMAIN +UPDATED\n", out)
+    assert.matches("acme +bearer_token +api%.example%.com", out)
+    assert.matches("key +api_key +%*%.example%.com", out)
+    assert.matches("basic +basic_auth", out)
+    local list = zis.decode_json(ok_cmd("--json connections list demo"))
+    assert.equal(3, #list)
+    for _, c in ipairs(list) do assert.is_string(c.type) end
+    assert.equal("deleted bearer_token connection acme\n", ok_cmd("connections delete demo bearer_token acme"))
+    bearer_only()
+  end)
+
+  it("connections: refuses before any request, with the rule in the message", function()
+    refused("connections create demo bearer_token x --domain api.example.com", "no secret")
+    refused("connections create demo bearer_token x --domain api.example.com --secret-env NOPE_UNSET",
+            "NOPE_UNSET is unset or empty")
+    refused("connections create demo bearer_token x --secret-env S", "--domain is required", "S=fake")
+    refused("connections create demo api_key x --domain api.example.com", "api_key needs --header", nil, "k")
+    refused("connections create demo basic_auth x --domain api.example.com", "needs --username", nil, "p")
+    refused("connections create demo oauth x --domain api.example.com", "must be one of 'api_key'", nil, "p")
+    refused("connections create demo bearer_token x --domain https://api.example.com", "without a scheme",
+            nil, "fake")
+    refused("connections create demo api_key x --domain api.example.com --header Cookie", "is reserved",
+            nil, "fake")
+    refused("connections create demo api_key x --domain api.example.com --header X-Zis-Id", "is reserved",
+            nil, "fake")
+  end)
+
+  it("connections: a name taken by another type is the API's 409, exit status 1", function()
+    ok_cmd("connections create demo bearer_token same --domain api.example.com", nil, "fake")
+    local code, out, err = zis_cmd("connections create demo basic_auth same --domain api.example.com " ..
+                                   "--username u", nil, "fake")
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("409 Conflict %(1010: a connection named same already exists%)\n$", err)
+  end)
+
+  it("links: lists by type and object names, with wildcards", function()
+    local c = H.client():for_integration("demo")
+    for i = 1, 3 do
+      assert(c:create_link("demo", { link_type = "t", left_object = { name = "zendesk:" .. i },
+                                     right_object = { name = "acme:" .. i } }))
+    end
+    c:close()
+    local out = ok_cmd("links demo --type t --left 'zendesk:*'")
+    assert.matches("^TYPE +LEFT +RIGHT +ID\n", out)
+    local _, n = out:gsub("\nt +zendesk:%d +acme:%d ", "")
+    assert.equal(3, n)
+    local list = zis.decode_json(ok_cmd("--json links demo --type t --right acme:2"))
+    assert.equal(1, #list)
+    assert.equal("zendesk:2", list[1].left_object.name)
+    refused("links demo --type t", "give --left or --right")
+    refused("links demo --left a", "--type is required")
+  end)
+
+  it("webhooks: create prints the credentials once, or writes them to a new 0600 file", function()
+    local out = ok_cmd("webhooks create demo acme order.created")
+    assert.matches("password: fake%-webhook%-password%-%d+\n", out)
+    assert.matches("shown only once", out, 1, true)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local file = dir .. "/hook.json"
+    out = ok_cmd("webhooks create demo acme order.updated --credentials-file " .. file)
+    assert.is_nil(out:find("password", 1, true))
+    assert.matches("credentials written to " .. file, out, 1, true)
+    local p = io.popen("stat -c %a " .. file)
+    assert.equal("600", p:read("l"))
+    p:close()
+    local saved = zis.decode_json(H.read(file))
+    assert.equal("order.updated", saved.event_type)
+    assert.is_string(saved.password)
+    local shown = zis.decode_json(ok_cmd("webhooks get demo " .. saved.uuid))
+    assert.equal(saved.username, shown.username)
+    assert.is_nil(shown.password)
+    -- an existing file is refused before the request: no webhook is made
+    local before = #H.log()
+    local code, _, err = zis_cmd("webhooks create demo acme again --credentials-file " .. file)
+    assert.equal(1, code)
+    assert.equal("zis: cannot create " .. file ..
+                 " (it must not exist yet, and its folder must be writable)\n", err)
+    assert.equal(before, #H.log())
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("token: prints the expiry, and the token only with --show", function()
+    local out = ok_cmd("token demo")
+    assert.matches("^minted a token for zis_demo %(OAuth client %d+%), expires at %d%d%d%d%-", out)
+    assert.is_nil(out:find(TOKEN_PREFIX, 1, true))
+    local j = zis.decode_json(ok_cmd("--json token demo"))
+    assert.is_nil(j.token)
+    assert.equal("integer", math.type(j.client_id))
+    out = ok_cmd("token demo --show")
+    assert.matches("^fake%-zis%-token%-demo%-%d+\n$", out)
+    assert.equal(TOKEN_PREFIX, zis.decode_json(ok_cmd("--json token demo --show")).token:sub(1, #TOKEN_PREFIX))
+    local code, _, err = zis_cmd("token ghost")
+    assert.equal(1, code)
+    assert.matches("no OAuth client 'zis_ghost'", err, 1, true)
+  end)
+
+  it("--debug shows each attempt, the minting too, and never the token", function()
+    local code, _, err = zis_cmd("--debug configs list demo")
+    assert.equal(0, code, err)
+    assert.matches("zis: POST /api/v2/oauth/tokens -> 201", err, 1, true)
+    assert.matches("zis: GET /api/services/zis/integrations/demo/configs?", err, 1, true)
+    assert.is_nil(err:find(TOKEN_PREFIX, 1, true), err)
+  end)
+
+  it("has --help for every new command", function()
+    for _, words in ipairs{ "configs", "configs list", "configs set", "configs delete", "connections",
+                            "connections list", "connections create", "connections delete", "links",
+                            "webhooks", "webhooks create", "webhooks get", "token" } do
+      local code, out = zis_cmd(words .. " --help")
+      assert.equal(0, code, words)
+      assert.matches("Usage: zis " .. words, out, 1, true)
+    end
+    local _, out = zis_cmd("connections create --help")
+    assert.matches("--secret-env", out, 1, true)
+  end)
+end)
