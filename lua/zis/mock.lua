@@ -608,7 +608,9 @@ function M.serve(opts)
   end
   local reg = M.registry(opts)
   reg.latency = tonumber(opts.latency) or 0
-  local server = assert(socket.bind(host, opts.port or 8089))
+  -- a backlog of 128: bursts of concurrent connects (batches, event loops) are not
+  -- left waiting on SYN retransmits as with luasocket's default of 32
+  local server = assert(socket.bind(host, opts.port or 8089, 128))
   server:settimeout(0)
   local _, port = server:getsockname()
   if opts.port_file then
