@@ -101,6 +101,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all
 ASAN_GC ?= collectgarbage("incremental", 1, 400, 10)
 ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-file-name=libubsan.so)
+ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
 	@$(MAKE) -s --no-print-directory all build/embed build/asan/zis/core.so
@@ -111,7 +112,7 @@ asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG) \
 	  LUA_INIT='$(ASAN_GC); package.preload["zis.core"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/core.so", "luaopen_zis_core"))' \
 	  ./tools/with-mock env -u LUA_INIT_5_4 $(LUA) /usr/bin/busted \
-	    --filter-out=Ctrl%-C.exits.130.with.one.line spec; rc=$$?; \
+	    --filter-out=Ctrl%-C.exits.130.with.one.line $(ASAN_SPECS); rc=$$?; \
 	if ls $(ASAN_LOG).* >/dev/null 2>&1; then \
 	  cat $(ASAN_LOG).*; echo "make asan: sanitizer reports above (build/asan/log.*)" >&2; exit 1; \
 	fi; exit $$rc
