@@ -39,7 +39,9 @@ MT.__tostring = function(e)
   elseif detail then out[#out + 1] = " (" .. detail .. ")"
   elseif code then out[#out + 1] = " (" .. code .. ")" end
   if text(e.hint) then out[#out + 1] = "; " .. e.hint end
-  return concat(out)
+  -- one line whatever the server sent: control characters (a line break
+  -- in a message, a terminal escape) become spaces
+  return (concat(out):gsub("%c", " "))
 end
 
 function M.is_error(v)
