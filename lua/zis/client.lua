@@ -140,9 +140,9 @@ local function fast_plan(row)
   end
   local plan = { n = #args }
   for j = 1, #args do
-    local hole, i = pieces[2 * j], nil
+    local hole = pieces[2 * j]
     if type(hole) ~= "table" then return false end
-    i = index[hole[1]]
+    local i = index[hole[1]]
     if not i then return false end
     index[hole[1]] = nil   -- each argument once
     plan[j] = { i, args[i][2] == "integration" }
