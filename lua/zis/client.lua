@@ -480,6 +480,13 @@ local function run(client, st, jobs, concurrency, done)
       active = active - 1
       local status = r.status
       local again, retry_in = false, nil
+      if status and status >= 200 and status < 300 then
+        -- the common case: nothing to retry or follow
+        if st.on_request or st.debug then event(st, job, r, nil) end
+        finished = finished + 1
+        done(job, outcome(st, job, r))
+        goto next_result
+      end
       if status == 401 and job.auth == "bearer" and st.token_fn and not job.refreshed then
         -- an expired token: fetch a fresh one, once per job
         job.refreshed, st.bearer_set = true, false
@@ -504,6 +511,7 @@ local function run(client, st, jobs, concurrency, done)
         done(job, outcome(st, job, r))
       end
     end
+    ::next_result::
     -- retries that are due go back to the queue
     if timers and timers[1] then
       local t, keep = now(), {}
