@@ -602,7 +602,14 @@ static int engine_set_bearer (lua_State *L) {
   Client *c = zis_check_client(L, 1);
   size_t n;
   const char *tok = lua_tolstring(L, 2, &n);
+  int i;
   zis_free_secret(&c->bearer_header);
+  /* idle slots keep their header lists for the next attempt: the old
+  ** token goes from them now (a running attempt keeps its own copy) */
+  for (i = 0; i < ZIS_MAX_SLOTS; i++) {
+    Slot *s = c->slots[i];
+    if (s != NULL && s->state != SLOT_RUNNING && s->hdr_auth) free_headers(&s->headers);
+  }
   if (tok != NULL) {
     char *hdr;
     if (n == 0 || strlen(tok) != n || strpbrk(tok, "\r\n"))
