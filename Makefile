@@ -224,11 +224,12 @@ build/check-floats: tools/check-floats.c src/zis_json_float.c src/zis_json_float
 # Benchmarks: never part of make test.  Ratios are against a baseline
 # measured in the same run.
 bench: deps build/bench/responder build/bench/floor
-	@./tools/ensure-deps curl python3-requests
+	@./tools/ensure-deps curl python3-requests valgrind
 	@$(MAKE) -s --no-print-directory all
 	@$(LUA) bench/json.lua
-	@./tools/with-mock $(LUA) bench/bulk.lua
+	@$(LUA) bench/bulk.lua
 	@$(LUA) bench/compare.lua
+	@$(LUA) bench/callgrind.lua
 
 build/bench/responder: bench/responder.c
 	@mkdir -p build/bench

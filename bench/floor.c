@@ -53,6 +53,7 @@ int main (int argc, char **argv) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  /* the strict floor: no SIGALRM set-up per request */
   if (post) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);

@@ -3,17 +3,24 @@
 ** registry-shaped answers for the benchmarks (the local registry, in Lua,
 ** would be the bottleneck).  Not a registry: it answers by path.
 **
-**   responder PORT_FILE [TOTAL]
+**   responder PORT_FILE [TOTAL [DELAY_MS]]
 **
-**   GET  .../bundles/small     a small bundle (~600 bytes)
 **   GET  .../bundles/big       a ~1 MB bundle
+**   GET  .../bundles/ANY       a small bundle (~600 bytes)
 **   GET  .../bundles?...       a page of page[size] synthetic bundles after
 **                              page[after] (a number), of TOTAL (100000)
 **   POST anything              200, empty text/plain body
+**   GET  /__stats              {"connections":,"requests":,"max_in_flight":}
+**   GET  /__reset              zeroes those counters
 **   GET  /__stop               exits
-** It counts connections and prints the count to stderr on exit.
+**
+** DELAY_MS (default 0) delays every answer but the /__ ones, without
+** blocking: a delayed connection waits on a timer in the one poll loop,
+** so any number of requests overlap (max_in_flight counts how many did).
+** Connections that asked for a /__ path are not counted.  One thread, one
+** poll loop: HTTP/1.1 keep-alive, one request at a time per connection.
 */
-#define _GNU_SOURCE   /* strcasestr */
+#define _GNU_SOURCE   /* strcasestr, ppoll */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXC 512
@@ -32,12 +40,22 @@ typedef struct Conn {
   char in[INBUF];
   size_t len;
   size_t skip;          /* request body bytes still to discard */
+  int control;          /* asked for a /__ path: not counted */
+  int pending;          /* a delayed answer is due at `due` */
+  double due;
 } Conn;
 
 static char *small_body, *big_body;
 static size_t small_len, big_len;
 static long total = 100000;
-static long connections = 0;
+static long connections = 0, requests = 0, in_flight = 0, max_in_flight = 0;
+static double delay = 0;   /* seconds */
+
+static double now_s (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static char *make_big (size_t *len) {
   size_t cap = 1100000, n = 0;
@@ -104,11 +122,39 @@ static void page (int fd, const char *target) {
   free(b);
 }
 
-/* Handles every complete request in the buffer; 0 to close. */
+/* Answers the request at the head of the buffer and drops it. */
+static void answer (Conn *c, size_t head, size_t body, const char *target) {
+  if (strncmp(c->in, "POST", 4) == 0) respond(c->fd, "text/plain", "", 0);
+  else if (strstr(target, "/bundles/big")) respond(c->fd, "application/json", big_body, big_len);
+  else if (strstr(target, "/bundles/")) respond(c->fd, "application/json", small_body, small_len);
+  else if (strstr(target, "/bundles")) page(c->fd, target);
+  else respond(c->fd, "application/json", "{}", 2);
+  memmove(c->in, c->in + head, c->len - head);
+  c->len -= head;
+  c->skip = body;
+}
+
+/* The head of the buffer's request, if complete: 1 and its sizes. */
+static int parse (Conn *c, size_t *head, size_t *body, char *target) {
+  char *end, *cl;
+  c->in[c->len] = '\0';
+  end = strstr(c->in, "\r\n\r\n");
+  if (end == NULL) return 0;
+  *head = (size_t)(end + 4 - c->in);
+  cl = strcasestr(c->in, "\r\ncontent-length:");
+  *body = (cl && cl < end) ? (size_t)atol(cl + 17) : 0;
+  if (sscanf(c->in, "%*s %2047s", target) != 1) return -1;
+  return 1;
+}
+
+/* Handles every complete request in the buffer; 0 to close, -1 to stop.
+** A delayed request leaves the connection pending until its time. */
 static int serve (Conn *c) {
   for (;;) {
-    char *end, *cl, target[2048];
+    char target[2048];
     size_t head, body;
+    int r;
+    if (c->pending) return 1;
     if (c->skip) {
       size_t k = c->skip < c->len ? c->skip : c->len;
       memmove(c->in, c->in + k, c->len - k);
@@ -116,34 +162,61 @@ static int serve (Conn *c) {
       c->skip -= k;
       if (c->skip) return 1;
     }
-    c->in[c->len] = '\0';
-    end = strstr(c->in, "\r\n\r\n");
-    if (end == NULL) return c->len < INBUF - 1;
-    head = (size_t)(end + 4 - c->in);
-    cl = strcasestr(c->in, "\r\ncontent-length:");
-    body = (cl && cl < end) ? (size_t)atol(cl + 17) : 0;
-    if (sscanf(c->in, "%*s %2047s", target) != 1) return 0;
-    if (strncmp(c->in, "POST", 4) == 0) respond(c->fd, "text/plain", "", 0);
-    else if (strcmp(target, "/__stop") == 0) return -1;
-    else if (strstr(target, "/bundles/small")) respond(c->fd, "application/json", small_body, small_len);
-    else if (strstr(target, "/bundles/big")) respond(c->fd, "application/json", big_body, big_len);
-    else if (strstr(target, "/bundles")) page(c->fd, target);
-    else respond(c->fd, "application/json", "{}", 2);
-    memmove(c->in, c->in + head, c->len - head);
-    c->len -= head;
-    c->skip = body;
+    r = parse(c, &head, &body, target);
+    if (r == 0) return c->len < INBUF - 1;
+    if (r < 0) return 0;
+    if (strncmp(target, "/__", 3) == 0) {
+      char out[256];
+      int n;
+      if (!c->control) { c->control = 1; connections--; }
+      if (strcmp(target, "/__stop") == 0) return -1;
+      if (strcmp(target, "/__reset") == 0) connections = requests = max_in_flight = 0;
+      n = snprintf(out, sizeof out, "{\"connections\":%ld,\"requests\":%ld,\"max_in_flight\":%ld}",
+                   connections, requests, max_in_flight);
+      respond(c->fd, "application/json", out, (size_t)n);
+      memmove(c->in, c->in + head, c->len - head);
+      c->len -= head;
+      c->skip = body;
+      continue;
+    }
+    requests++;
+    if (delay > 0) {
+      c->pending = 1;
+      c->due = now_s() + delay;
+      if (++in_flight > max_in_flight) max_in_flight = in_flight;
+      return 1;
+    }
+    answer(c, head, body, target);
   }
+}
+
+/* Sends the delayed answer, then serves what else is buffered. */
+static int release (Conn *c) {
+  char target[2048];
+  size_t head, body;
+  c->pending = 0;
+  in_flight--;
+  if (parse(c, &head, &body, target) != 1) return 0;
+  answer(c, head, body, target);
+  return serve(c);
+}
+
+static void drop (Conn *conns, int *n, int i) {
+  if (conns[i].pending) in_flight--;
+  close(conns[i].fd);
+  conns[i] = conns[--*n];
 }
 
 int main (int argc, char **argv) {
   struct sockaddr_in a;
   socklen_t alen = sizeof a;
-  struct pollfd pf[MAXC + 1];
+  static struct pollfd pf[MAXC + 1];
   static Conn conns[MAXC];
   int s, one = 1, n = 0, i;
   FILE *f;
-  if (argc < 2) { fprintf(stderr, "usage: responder PORT_FILE [TOTAL]\n"); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: responder PORT_FILE [TOTAL [DELAY_MS]]\n"); return 2; }
   if (argc > 2) total = atol(argv[2]);
+  if (argc > 3) delay = atof(argv[3]) / 1000.0;
   small_body = "{\"uuid\":\"small\",\"name\":\"small\",\"integration\":\"bench\","
     "\"zendesk_account_id\":12345,\"description\":\"a small bundle\",\"zis_template_version\":"
     "\"2019-10-14\",\"resources\":{\"flow\":{\"type\":\"ZIS::Flow\",\"properties\":{\"name\":"
@@ -158,36 +231,56 @@ int main (int argc, char **argv) {
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);   /* loopback only */
-  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 128) != 0) { perror("bind"); return 1; }
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 511) != 0) { perror("bind"); return 1; }
   getsockname(s, (struct sockaddr *)&a, &alen);
   f = fopen(argv[1], "w");
   fprintf(f, "%d\n", ntohs(a.sin_port));
   fclose(f);
   for (;;) {
+    struct timespec ts, *tp = NULL;
+    double t, next = -1;
     pf[0].fd = s; pf[0].events = POLLIN;
-    for (i = 0; i < n; i++) { pf[i + 1].fd = conns[i].fd; pf[i + 1].events = POLLIN; }
-    if (poll(pf, (nfds_t)n + 1, -1) < 0) continue;
+    for (i = 0; i < n; i++) {
+      pf[i + 1].fd = conns[i].fd;
+      pf[i + 1].events = conns[i].pending ? 0 : POLLIN;   /* one request at a time */
+      if (conns[i].pending && (next < 0 || conns[i].due < next)) next = conns[i].due;
+    }
+    if (next >= 0) {
+      double left = next - now_s();
+      if (left < 0) left = 0;
+      ts.tv_sec = (time_t)left;
+      ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+      tp = &ts;
+    }
+    if (ppoll(pf, (nfds_t)n + 1, tp, NULL) < 0) continue;
     if (pf[0].revents & POLLIN) {
       int fd = accept(s, NULL, NULL);
       if (fd >= 0 && n < MAXC) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conns[n].fd = fd; conns[n].len = 0; conns[n].skip = 0;
+        conns[n].control = conns[n].pending = 0;
         n++;
         connections++;
       }
       else if (fd >= 0) close(fd);
     }
+    t = now_s();
     for (i = n - 1; i >= 0; i--) {
-      if (pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
-        Conn *c = &conns[i];
-        ssize_t k = read(c->fd, c->in + c->len, INBUF - 1 - c->len);
-        int r = k > 0 ? (c->len += (size_t)k, serve(c)) : 0;
-        if (r < 0) {
-          fprintf(stderr, "responder: %ld connections\n", connections);
-          return 0;
-        }
-        if (r == 0) { close(c->fd); conns[i] = conns[--n]; }
+      Conn *c = &conns[i];
+      int r = 1;
+      if (c->pending) {
+        if (pf[i + 1].revents & (POLLHUP | POLLERR)) r = 0;
+        else if (c->due <= t) r = release(c);
       }
+      else if (pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t k = read(c->fd, c->in + c->len, INBUF - 1 - c->len);
+        r = k > 0 ? (c->len += (size_t)k, serve(c)) : 0;
+      }
+      if (r < 0) {
+        fprintf(stderr, "responder: %ld connections\n", connections);
+        return 0;
+      }
+      if (r == 0) drop(conns, &n, i);
     }
   }
 }

@@ -37,7 +37,10 @@ typedef struct Buf {
 ** curl callbacks write only here, in C, so no Lua runs inside libcurl. */
 typedef struct Slot {
   CURL *easy;                  /* kept across attempts for reuse; NULL at first */
-  struct curl_slist *headers;  /* may hold a credential: zeroed when freed */
+  struct curl_slist *headers;  /* may hold a credential: zeroed when freed;
+                                  kept for the next attempt when it fits */
+  int hdr_body, hdr_auth;      /* `headers` has Content-Type / an auth line */
+  int plain_get;               /* the easy handle is set up for a plain GET */
   struct Client *owner;
   lua_Integer id;              /* what Lua calls this attempt; 0 when free */
   int index;                   /* in Client.slots */
@@ -76,6 +79,7 @@ typedef struct Client {
   int nsocks;
   struct { curl_socket_t fd; int what; } socks[ZIS_MAX_SLOTS * 2];
   long timer_ms;               /* libcurl's next timeout, -1 for none */
+  int kick;                    /* attempts submitted since the last perform */
 } Client;
 
 /* zis_core.c */

@@ -94,7 +94,6 @@ static void free_slot (Client *c, Slot *s) {
     c->running--;
   }
   release_body(c, s);
-  free_headers(&s->headers);
   s->state = SLOT_FREE;
   s->id = 0;
 }
@@ -293,6 +292,7 @@ static int engine_submit (lua_State *L) {
   size_t body_len = 0;
   const char *body = luaL_optlstring(L, 5, NULL, &body_len);
   int fresh = lua_toboolean(L, 6), i;
+  int plain = !fresh && body == NULL && strcmp(method, "GET") == 0;
   Slot *s = NULL;
   CURL *e;
   struct curl_slist *h = NULL;
@@ -309,55 +309,79 @@ static int engine_submit (lua_State *L) {
   if (s->easy == NULL && (s->easy = curl_easy_init()) == NULL)
     return luaL_error(L, "zis: curl_easy_init failed");
   e = s->easy;
-  /* headers first: the only step that can raise */
-  add_header(L, &h, "Accept: application/json");
-  add_header(L, &h, "Expect:");  /* no 100-continue round trip on uploads */
-  if (body != NULL) add_header(L, &h, "Content-Type: application/json");
-  if (auth != NULL) {
-    const char *line = strcmp(auth, "basic") == 0 ? c->basic_header
-                     : strcmp(auth, "bearer") == 0 ? c->bearer_header : NULL;
-    if (line == NULL) {
-      free_headers(&h);
-      return luaL_error(L, "zis: no %s credential is set", auth);
+  /* headers first: the only step that can raise.  The slot's list from
+  ** its last attempt is kept when it is the same (the common case: a GET
+  ** with the same credential), else rebuilt and the old one zeroed. */
+  {
+    const char *line = NULL;
+    struct curl_slist *last;
+    if (auth != NULL) {
+      line = strcmp(auth, "basic") == 0 ? c->basic_header
+           : strcmp(auth, "bearer") == 0 ? c->bearer_header : NULL;
+      if (line == NULL) return luaL_error(L, "zis: no %s credential is set", auth);
     }
-    add_header(L, &h, line);
+    for (last = s->headers; last && last->next; last = last->next) {}
+    if (s->headers == NULL || s->hdr_body != (body != NULL) || s->hdr_auth != (line != NULL)
+        || (line != NULL && strcmp(last->data, line) != 0)) {
+      char ua[256];
+      /* the User-Agent as a header line: as CURLOPT_USERAGENT, libcurl
+      ** would format it anew for every request (about 9,000 instructions) */
+      snprintf(ua, sizeof ua, "User-Agent: %s", zis_user_agent());
+      add_header(L, &h, "Accept: application/json");
+      add_header(L, &h, ua);
+      if (body != NULL) {
+        add_header(L, &h, "Content-Type: application/json");
+        add_header(L, &h, "Expect:");  /* no 100-continue round trip on uploads */
+      }
+      if (line != NULL) add_header(L, &h, line);
+      free_headers(&s->headers);
+      s->headers = h;
+      s->hdr_body = body != NULL;
+      s->hdr_auth = line != NULL;
+    }
   }
-  free_headers(&s->headers);
-  s->headers = h;
-  curl_easy_reset(e);  /* drops every option; the pool lives in the multi */
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  /* wait to multiplex, not a new connection */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* gzip and friends */
-  curl_easy_setopt(e, CURLOPT_USERAGENT, zis_user_agent());
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* redirects: Lua decides */
-  if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, c->max_response);
-  if (c->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-  if (c->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
-  if (c->proxy) curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)s);
-  if (strcmp(method, "GET") == 0) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  if (plain && s->plain_get) {
+    /* set up for a plain GET by the last attempt: only the URL and the
+    ** header list change (curl_easy_perform loops do the same) */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+  }
   else {
-    if (body != NULL || strcmp(method, "POST") == 0) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-      curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+    curl_easy_reset(e);  /* drops every option; the pool lives in the multi */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  /* wait to multiplex, not a new connection */
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* gzip and friends */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* redirects: Lua decides */
+    if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, c->max_response);
+    if (c->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (c->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
+    if (c->proxy) curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)s);
+    if (strcmp(method, "GET") == 0) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else {
+      if (body != NULL || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+      }
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    s->plain_get = plain;
   }
   s->body.len = 0;
   s->too_large = s->over_budget = 0;
@@ -366,8 +390,10 @@ static int engine_submit (lua_State *L) {
   s->rc = CURLE_OK;
   if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
     free_headers(&s->headers);
+    s->plain_get = 0;
     return luaL_error(L, "zis: curl_multi_add_handle failed");
   }
+  c->kick = 1;
   s->state = SLOT_RUNNING;
   s->started = now_seconds();
   s->id = ++c->next_id;
@@ -499,7 +525,10 @@ static int engine_wait (lua_State *L) {
   for (;;) {
     double left;
     Hooks h;
-    if (c->ndone == 0) {
+    /* results already harvested are handed over first, but attempts
+    ** submitted since the last perform are started now, not after them */
+    if (c->ndone == 0 || c->kick) {
+      c->kick = 0;
       curl_multi_perform(c->multi, &running);
       harvest(c);
     }
@@ -528,6 +557,7 @@ static int engine_wait (lua_State *L) {
 static int engine_perform (lua_State *L) {
   Client *c = enter(L);
   int running;
+  c->kick = 0;
   curl_multi_perform(c->multi, &running);
   harvest(c);
   lua_pushinteger(L, c->ndone);
@@ -573,7 +603,14 @@ static int engine_set_bearer (lua_State *L) {
   Client *c = zis_check_client(L, 1);
   size_t n;
   const char *tok = lua_tolstring(L, 2, &n);
+  int i;
   zis_free_secret(&c->bearer_header);
+  /* idle slots keep their header lists for the next attempt: the old
+  ** token goes from them now (a running attempt keeps its own copy) */
+  for (i = 0; i < ZIS_MAX_SLOTS; i++) {
+    Slot *s = c->slots[i];
+    if (s != NULL && s->state != SLOT_RUNNING && s->hdr_auth) free_headers(&s->headers);
+  }
   if (tok != NULL) {
     char *hdr;
     if (n == 0 || strlen(tok) != n || strpbrk(tok, "\r\n"))

@@ -18,7 +18,7 @@ local core = require "zis.core"
 local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
 
-local submit, wait, cancel_all, set_bearer, now = core.submit, core.wait, core.cancel_all,
+local submit, wait, set_bearer, now = core.submit, core.wait,
                                                    core.set_bearer, core.now
 local begin_call, end_call, state = core.begin_call, core.end_call, core.state
 local encode, decode, null = core.encode_json, core.decode_json, core.null
@@ -43,14 +43,29 @@ end
 -- which endpoint is called.
 local PCT = {}
 for b = 0, 255 do PCT[string.char(b)] = format("%%%02X", b) end
+-- Recent answers are kept (at most 256, then forgotten at once): a client
+-- mostly repeats its integration name and the same few ids.
+local find = string.find
+local pct_seen, pct_count = {}, 0
 local function pct(s)
-  if not s:find("[^%w%-_~]") then return s end
-  return (s:gsub("[^%w%-_~]", PCT))
+  local e = pct_seen[s]
+  if e then return e end
+  e = find(s, "[^%w%-_~]") and (s:gsub("[^%w%-_~]", PCT)) or s
+  if pct_count >= 256 then pct_seen, pct_count = {}, 0 end
+  pct_seen[s], pct_count = e, pct_count + 1
+  return e
 end
 M.pct = pct
 
+local names_ok, names_count = {}, 0   -- names found valid (at most 64 kept)
 local function valid_name(s)
-  return type(s) == "string" and #s >= 1 and #s <= 64 and not s:find("[^a-z0-9_-]")
+  if names_ok[s] then return true end
+  if type(s) == "string" and #s >= 1 and #s <= 64 and not find(s, "[^a-z0-9_-]") then
+    if names_count >= 64 then names_ok, names_count = {}, 0 end
+    names_ok[s], names_count = true, names_count + 1
+    return true
+  end
+  return false
 end
 M.valid_name = valid_name
 
@@ -110,9 +125,65 @@ local function job_spec_name(row, i, v, integ)
   return "zis:" .. integ .. ":job_spec:" .. name
 end
 
+-- The fast path of build, for rows whose arguments are all path holes
+-- of kind integration or string (get_bundle, delete_bundle, ...): each
+-- hole's argument index and the literal pieces around the holes, or false.
+-- Any argument it does not like goes to the general path, which raises
+-- the same errors as ever.
+local function fast_plan(row)
+  local args, pieces = row.args, row.pieces
+  if row.check or #args == 0 or #args > 3 or #pieces ~= 2 * #args + 1 then return false end
+  local index = {}
+  for i, a in ipairs(args) do
+    if a.to ~= "path" or (a[2] ~= "integration" and a[2] ~= "string") then return false end
+    index[a[1]] = i
+  end
+  local plan = { n = #args }
+  for j = 1, #args do
+    local hole = pieces[2 * j]
+    if type(hole) ~= "table" then return false end
+    local i = index[hole[1]]
+    if not i then return false end
+    index[hole[1]] = nil   -- each argument once
+    plan[j] = { i, args[i][2] == "integration" }
+  end
+  if next(index) then return false end
+  return plan
+end
+
+local function fast_ok(v, integ)
+  if type(v) ~= "string" then return false end
+  if integ then return valid_name(v) end
+  return v ~= ""
+end
+
+local build_general
+
 -- Builds a request from a row and the method's arguments: returns the
 -- path (with query) and the body text (or nil).  Raises on misuse.
 local function build(row, ...)
+  local plan = row.fast_plan
+  if plan == nil then plan = fast_plan(row) row.fast_plan = plan end
+  if plan and select("#", ...) <= plan.n then
+    local pieces, a, b = row.pieces, plan[1], plan[2]
+    local va = select(a[1], ...)
+    if fast_ok(va, a[2]) then
+      if not b then return pieces[1] .. pct(va) .. pieces[3] end
+      local vb = select(b[1], ...)
+      if fast_ok(vb, b[2]) then
+        local c = plan[3]
+        if not c then return pieces[1] .. pct(va) .. pieces[3] .. pct(vb) .. pieces[5] end
+        local vc = select(c[1], ...)
+        if fast_ok(vc, c[2]) then
+          return pieces[1] .. pct(va) .. pieces[3] .. pct(vb) .. pieces[5] .. pct(vc) .. pieces[7]
+        end
+      end
+    end
+  end
+  return build_general(row, ...)
+end
+
+function build_general(row, ...)
   local args, nargs = row.args, select("#", ...)
   if nargs > #args then
     argerror(row, #args + 1, "no more than " .. #args .. " argument" .. (#args == 1 and "" or "s") ..
@@ -388,13 +459,15 @@ local IDLE_WAIT = 3600
 -- begin_call/end_call.
 local function run(client, st, jobs, concurrency, done)
   local n, started, finished, active = #jobs, 0, 0, 0
-  local inflight, ready, timers = {}, {}, {}
+  local inflight, ready, timers = {}, nil, nil   -- ready and timers only when needed
   local waiter = st.waiter   -- nil: block in the engine; else an event loop's
   while finished < n do
     -- fill every free slot at once: retried jobs first, then new ones
     while active < concurrency do
-      local job = table.remove(ready, 1)
-      if not job then
+      local job = ready and ready[1]
+      if job then
+        table.remove(ready, 1)
+      else
         if started == n then break end
         started = started + 1
         job = jobs[started]
@@ -421,7 +494,7 @@ local function run(client, st, jobs, concurrency, done)
     if finished >= n then break end
     -- wait for the next result, or until the next retry is due
     local timeout = IDLE_WAIT
-    if timers[1] then
+    if timers and timers[1] then
       local t = now()
       for _, tm in ipairs(timers) do timeout = min(timeout, tm.at - t) end
       if timeout < 0 then timeout = 0 end
@@ -434,6 +507,13 @@ local function run(client, st, jobs, concurrency, done)
       active = active - 1
       local status = r.status
       local again, retry_in = false, nil
+      if status and status >= 200 and status < 300 then
+        -- the common case: nothing to retry or follow
+        if st.on_request or st.debug then event(st, job, r, nil) end
+        finished = finished + 1
+        done(job, outcome(st, job, r))
+        goto next_result
+      end
       if status == 401 and job.auth == "bearer" and st.token_fn and not job.refreshed then
         -- an expired token: fetch a fresh one, once per job
         job.refreshed, st.bearer_set = true, false
@@ -448,19 +528,27 @@ local function run(client, st, jobs, concurrency, done)
       if not again then retry_in = retry_wait(st, job, r) end
       event(st, job, r, retry_in)
       if again then
+        ready = ready or {}
         ready[#ready + 1] = job
       elseif retry_in then
+        timers = timers or {}
         timers[#timers + 1] = { at = now() + retry_in, job = job }
       else
         finished = finished + 1
         done(job, outcome(st, job, r))
       end
     end
+    ::next_result::
     -- retries that are due go back to the queue
-    if timers[1] then
+    if timers and timers[1] then
       local t, keep = now(), {}
       for _, tm in ipairs(timers) do
-        if tm.at <= t then ready[#ready + 1] = tm.job else keep[#keep + 1] = tm end
+        if tm.at <= t then
+          ready = ready or {}
+          ready[#ready + 1] = tm.job
+        else
+          keep[#keep + 1] = tm
+        end
       end
       timers = keep
     end
@@ -475,8 +563,7 @@ local function guard(client, st)
   if not g then
     g = setmetatable({}, { __close = function()
       st.caller = nil
-      cancel_all(client)
-      end_call(client)
+      end_call(client)   -- forgets any attempt left, does a deferred close
     end })
     st.guard = g
   end
@@ -497,15 +584,20 @@ local function begin(client, st)
   st.caller = running()
 end
 
--- One endpoint call, a batch of one.
+-- A single call's outcome goes on its job: no closure per call.
+local function keep_outcome(job, v, e) job.value, job.err = v, e end
+
+-- One endpoint call, a batch of one.  The job has every field run sets,
+-- so it is made at its final size.
 local function call(client, row, path, body)
   local st = state(client)
   begin(client, st)
   local _ <close> = guard(client, st)
-  local job = { row = row, method = row.method, path = path, body = body }
-  local value, err
-  run(client, st, { job }, 1, function(_, v, e) value, err = v, e end)
-  if value == nil then return nil, err end
+  local job = { row = row, method = row.method, path = path, body = body, attempt = 0, redirects = 0,
+                auth = false, refreshed = false, value = false, err = false }
+  run(client, st, { job }, 1, keep_outcome)
+  local value = job.value
+  if value == nil then return nil, job.err end
   return value
 end
 M.call = call
