@@ -23,8 +23,8 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_json_float.c src/zis_fs.c
-HDR = src/zis.h src/zis_json.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
+SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_json_decode.c src/zis_json_float.c src/zis_fs.c
+HDR = src/zis.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua
@@ -197,10 +197,10 @@ fuzz: deps build/fuzz/json_fuzz build/fuzz/core_fuzz
 	build/fuzz/json_fuzz $(FUZZ_RUN) -max_len=65536 build/fuzz-corpus fuzz/corpus
 	build/fuzz/core_fuzz $(FUZZ_RUN) -max_len=4096 build/fuzz-corpus-core fuzz/corpus-core
 
-build/fuzz/json_fuzz: fuzz/json_fuzz.c src/zis_json.c src/zis_json.h src/zis_json_float.c
+build/fuzz/json_fuzz: fuzz/json_fuzz.c src/zis_json.c src/zis_json_decode.c src/zis_json.h src/zis_json_float.c
 	@./tools/ensure-deps clang
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ fuzz/json_fuzz.c src/zis_json.c src/zis_json_float.c -llua$(LUA_VERSION)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/json_fuzz.c src/zis_json.c src/zis_json_decode.c src/zis_json_float.c -llua$(LUA_VERSION)
 
 # core_fuzz.c includes zis_engine.c (its static callbacks), so that file is
 # not linked again.

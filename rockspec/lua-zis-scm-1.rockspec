@@ -53,7 +53,7 @@ build = {
     ["zis.manifest"] = "lua/zis/manifest.lua",
     ["zis.plan"] = "lua/zis/plan.lua",
     ["zis.core"] = {
-      sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_float.c", "src/zis_fs.c" },
+      sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },

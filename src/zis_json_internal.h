@@ -1,0 +1,89 @@
+/*
+** zis_json_internal.h: what the two halves of the JSON codec share
+** (zis_json_decode.c, zis_json.c).  Private to them.
+*/
+#ifndef ZIS_JSON_INTERNAL_H
+#define ZIS_JSON_INTERNAL_H
+
+#define MAX_DEPTH 1000      /* documented: deeper nesting is refused */
+#define ARRAY_MT "zis.array"
+#define OBJECT_MT "zis.object"
+#define BOX_MT "zis.jsonbuf"
+
+#if defined(__GNUC__)
+#define NORETURN __attribute__((noreturn))
+#else
+#define NORETURN
+#endif
+
+/* ======================================================================
+** Scanning strings: shared by the decoder (what it takes as it is) and
+** the encoder (what it writes as it is).  Needs <stdint.h>, <string.h>.
+** ====================================================================== */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static inline size_t utf8_len (const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  if (c < 0xC2) return 0;  /* continuation byte, or an overlong lead */
+  if (c < 0xE0) return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+  if (c < 0xF0) {
+    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && s[1] < 0xA0) return 0;   /* overlong */
+    if (c == 0xED && s[1] >= 0xA0) return 0;  /* a surrogate */
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
+        || (s[3] & 0xC0) != 0x80) return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0;   /* overlong */
+    if (c == 0xF4 && s[1] >= 0x90) return 0;  /* beyond U+10FFFF */
+    return 4;
+  }
+  return 0;
+}
+
+/* PLAIN[c]: byte c goes out (encoder) or is taken (decoder) as it is:
+** printable ASCII but '"' and '\\' */
+static const unsigned char PLAIN[256] = {
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+};
+
+/* Eight bytes at a time (little-endian machines with GCC or Clang): the
+** mask has the high bit of each byte at s that needs a look (a control
+** character, '"', '\\' or a byte >= 0x80).  A borrow can only flag bytes
+** above a true hit, so the lowest flag is exact. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static inline uint64_t look8 (const char *s) {
+  uint64_t w, q, b;
+  memcpy(&w, s, 8);
+  q = w ^ (0x22 * ONES);
+  b = w ^ (0x5C * ONES);
+  return (((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w)
+         & HIGHS;
+}
+#define SWAR 1
+#endif
+
+/* The first byte at or after s (before end) that is not PLAIN. */
+static inline const char *skip_plain (const char *s, const char *end) {
+#ifdef SWAR
+  while (end - s >= 8) {
+    uint64_t t = look8(s);
+    if (t != 0) return s + (__builtin_ctzll(t) >> 3);
+    s += 8;
+  }
+#endif
+  while (s < end && PLAIN[(unsigned char)*s]) s++;
+  return s;
+}
+
+#endif
