@@ -317,6 +317,22 @@ describe("zis and Ctrl-C", function()
   end)
 end)
 
+describe("zis and Ctrl-C in commands that report failures", function()
+  it("deploy and apply exit 130, not a failure report", function()
+    H.fresh("example_integration")
+    -- the read-back of deploy waits on a slow answer; Ctrl-C comes meanwhile
+    H.faults{ { path = "/api/services/zis/registry/example_integration/job_specs*", delay = 5,
+                status = 200, content_type = "application/json",
+                body = '{"job_specs":[],"meta":{"has_more":false,"after":null,"before":null}}' } }
+    local code, elapsed, err = interrupt("deploy " .. EXAMPLE, 1.0)
+    assert.equal(130, code, err)
+    assert.is_true(elapsed < 1.5, "took " .. elapsed .. " s")
+    assert.matches("zis: interrupted\n$", err)
+    assert.is_nil(err:find("NOT deployed", 1, true))
+    assert.is_nil(err:find("%.lua:%d"))
+  end)
+end)
+
 describe("client:export", function()
   local dir
   before_each(function()

@@ -95,7 +95,11 @@ describe("zis.from_env", function()
   end)
 
   it("raises when nothing is set", function()
-    assert.has_error(function() zis.from_env(nil, function() return nil end) end)
+    assert.has_error(function() zis.from_env(nil, function() return nil end) end,
+      "zis.from_env: no Zendesk host: set ZENDESK_URL (or ZENDESK_SUBDOMAIN), or pass url")
+    assert.has_error(function() zis.from_env(nil, function(n) return n == "ZENDESK_URL" and H.url or nil end) end,
+      "zis.from_env: no credentials: set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), " ..
+      "or ZENDESK_OAUTH_TOKEN")
   end)
 end)
 

@@ -32,21 +32,17 @@ local Failure = {}
 Failure.__index = Failure
 Failure.__tostring = function(f) return f.message end
 
+-- The message is printed after "zis: ", so an error object's own
+-- "zis: " prefix is dropped.
 local function fail(message, status)
-  error(setmetatable({ message = tostring(message), status = status or M.EXIT_FAILURE }, Failure), 0)
+  error(setmetatable({ message = (tostring(message):gsub("^zis: ", "")),
+                       status = status or M.EXIT_FAILURE }, Failure), 0)
 end
 
 local function usage_error(message) fail(message, M.EXIT_USAGE) end
 
 -- Is `e` the interpreter's (or the engine's) report of a Ctrl-C?
-local function is_interrupt(e)
-  if type(e) == "table" then
-    -- an engine error object: its own kind, or a decoder that passed the
-    -- interpreter's message on inside its own
-    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
-  end
-  return type(e) == "string" and e:match("interrupted!$") ~= nil
-end
+local is_interrupt = require("zis.errors").is_interrupt
 M.is_interrupt = is_interrupt
 
 -- The first line of a raised string, without the "file:line: " of the
@@ -327,7 +323,10 @@ end
 -- a file that cannot be written.
 local function create_private(path)
   local q = "'" .. path:gsub("'", "'\\''") .. "'"
-  if not os.execute("{ set -C; umask 077; : > " .. q .. "; } 2>/dev/null") then
+  local parent = path:match("^(.*)/[^/]*$")
+  -- its folder is made when missing, private (0700), as zis apply does
+  local mk = parent and parent ~= "" and ("mkdir -p -- '" .. parent:gsub("'", "'\\''") .. "' && ") or ""
+  if not os.execute("{ set -C; umask 077; " .. mk .. ": > " .. q .. "; } 2>/dev/null") then
     fail("cannot create " .. path .. " (it must not exist yet, and its folder must be writable)")
   end
 end

@@ -11,6 +11,7 @@
 -- (opts.uninstall_stale = true removes them).  It is safe to run twice.
 
 local validate = require "zis.validate"
+local is_interrupt = require("zis.errors").is_interrupt
 
 local ipairs, next, pairs, setmetatable, type, sort = ipairs, next, pairs, setmetatable, type, table.sort
 
@@ -142,7 +143,10 @@ local function deploy(client, integration, bundle, opts)
     for _, n in ipairs(specs) do step("would install job spec " .. n) end
     if exists then
       local ok, err_or_installed, stale = pcall(read_back, client, integration, bundle.name, specs)
-      if not ok then return stop(err_or_installed) end
+      if not ok then
+        if is_interrupt(err_or_installed) then error(err_or_installed, 0) end
+        return stop(err_or_installed)
+      end
       report.stale = stale
       for _, name in ipairs(stale) do
         step((opts.uninstall_stale and "would uninstall stale job spec "
@@ -184,7 +188,10 @@ local function deploy(client, integration, bundle, opts)
 
   -- 4. read back: what is installed, what is stale
   local read_ok, installed, stale = pcall(read_back, client, integration, bundle.name, specs)
-  if not read_ok then return stop(installed) end
+  if not read_ok then
+    if is_interrupt(installed) then error(installed, 0) end
+    return stop(installed)
+  end
   report.stale = stale
   for _, n in ipairs(specs) do
     if installed[n] then report.installed[#report.installed + 1] = n

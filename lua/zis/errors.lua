@@ -48,6 +48,17 @@ function M.is_error(v)
   return type(v) == "table" and getmetatable(v) == MT
 end
 
+-- Is `e` a Ctrl-C?  lua5.4 turns SIGINT into a hook that raises
+-- "interrupted!" (with a position) at the next instruction; the engine
+-- lets it through (core.wait returns at once).  Code that catches errors
+-- to report them (deploy, apply, export) must raise these again.
+function M.is_interrupt(e)
+  if type(e) == "table" then
+    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
+  end
+  return type(e) == "string" and e:match("interrupted!$") ~= nil
+end
+
 function M.new(fields)
   return setmetatable(fields, MT)
 end

@@ -40,17 +40,7 @@ local function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- Is `e` a Ctrl-C (the interpreter's "interrupted!", or an engine error
--- of kind "interrupted")?  Those are never reported as one bundle's
--- failure: they end the export.
-local function is_interrupt(e)
-  if type(e) == "table" then
-    -- an engine error object: its own kind, or a decoder that passed the
-    -- interpreter's message on inside its own
-    return e.kind == "interrupted" or (type(e.message) == "string" and e.message:match("interrupted!$") ~= nil)
-  end
-  return type(e) == "string" and e:match("interrupted!$") ~= nil
-end
+local is_interrupt = require("zis.errors").is_interrupt
 
 -- Removes a temporary file when the write did not finish, however it
 -- ended (an error, an interrupt): a to-be-closed guard.
@@ -124,7 +114,7 @@ local function export(client, integration, dir, opts)
     report.error = err
     return report
   end
-  if not os.execute("mkdir -p " .. shell_quote(dir)) then
+  if not os.execute("mkdir -p -- " .. shell_quote(dir) .. " 2>/dev/null") then
     report.error = "cannot create folder " .. dir
     return report
   end

@@ -635,7 +635,8 @@ local function diagram(bundle, opts, level)
   local b, why = decode(bundle)
   if not b then return nil, why end
   local out, message = produce(b, opts, fmt)
-  return out, message
+  if out == nil then return nil, message end
+  return out   -- one value, so print(zis.graph(b)) prints the diagram alone
 end
 function graph.diagram(bundle, opts) return diagram(bundle, opts, 3) end
 

@@ -242,6 +242,14 @@ function zis.from_env(opts, env)
   if opts.url ~= nil or opts.subdomain ~= nil then o.url, o.subdomain = nil, nil end
   if opts.token ~= nil or opts.password ~= nil then o.token, o.password = nil, nil end
   for k, v in pairs(opts) do o[k] = v end
+  -- say which variables to set, not which options
+  if o.url == nil and o.subdomain == nil then
+    error("zis.from_env: no Zendesk host: set ZENDESK_URL (or ZENDESK_SUBDOMAIN), or pass url", 2)
+  end
+  if o.oauth_token == nil and not (o.email and (o.token or o.password)) then
+    error("zis.from_env: no credentials: set ZENDESK_EMAIL with ZENDESK_API_TOKEN " ..
+          "(or ZENDESK_PASSWORD), or ZENDESK_OAUTH_TOKEN", 2)
+  end
   return zis.new(o)
 end
 

@@ -431,7 +431,8 @@ local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 -- made with mode 0700.
 local function write_private(path, text)
   local parent = path:match("^(.*)/[^/]*$")
-  local ok = os.execute("umask 077 && " .. (parent and ("mkdir -p " .. shell_quote(parent) .. " && ") or "") ..
+  local mkdir = parent and ("mkdir -p -- " .. shell_quote(parent) .. " 2>/dev/null && ") or ""
+  local ok = os.execute("umask 077 && " .. mkdir ..
                         ": > " .. shell_quote(path) .. " && chmod 600 " .. shell_quote(path))
   if not ok then return nil, "cannot create " .. path end
   local f, err = io.open(path, "wb")
@@ -552,7 +553,9 @@ function M.apply(client, source, opts)
   for i, s in ipairs(steps) do
     local ok, res, err = pcall(s.op, report)
     if not ok then  -- a raised error object, or a message (a secret went missing)
-      if not errors.is_error(res) and type(res) ~= "string" then error(res, 0) end
+      if errors.is_interrupt(res) or (not errors.is_error(res) and type(res) ~= "string") then
+        error(res, 0)
+      end
       return stop(i, res)
     end
     if res == nil then return stop(i, err) end
@@ -596,7 +599,7 @@ function M.import(client, integration, dir, opts)
     error(live, 0)
   end
   if not live.exists then return nil, "no integration " .. integration .. " on this account" end
-  if not os.execute("mkdir -p " .. shell_quote(dir .. "/bundles")) then
+  if not os.execute("mkdir -p -- " .. shell_quote(dir .. "/bundles") .. " 2>/dev/null") then
     return nil, "cannot create " .. dir .. "/bundles"
   end
   local function write(path, text)
