@@ -275,7 +275,7 @@ local function seed(n)
 end
 
 describe("zis and Ctrl-C", function()
-  it("exits 130 with one line, and export leaves no partial file", function()
+  it("exits 130 with one line, and export leaves no partial file #timing", function()
     local uuids = seed(3)
     H.faults{ { path = "/api/services/zis/registry/demo/bundles/" .. uuids[2], delay = 1, status = 200,
                 content_type = "application/json", body = zis.encode_json(H.bundle("demo", "b2")) } }
@@ -291,7 +291,7 @@ describe("zis and Ctrl-C", function()
 
   -- The engine notices lua.c's interrupt hook while it waits (in slices of
   -- at most 100 ms), mid-transfer and mid-sleep.
-  it("stops within 1.5 s, mid-request and mid-retry-wait", function()
+  it("stops within 1.5 s, mid-request and mid-retry-wait #timing", function()
     H.fresh("demo")
     H.faults{ { path = "/api/services/zis/registry/integrations", delay = 5, status = 200,
                 content_type = "application/json", body = '{"integrations":[]}' } }
@@ -318,7 +318,7 @@ describe("zis and Ctrl-C", function()
 end)
 
 describe("zis and Ctrl-C in commands that report failures", function()
-  it("deploy and apply exit 130, not a failure report", function()
+  it("deploy and apply exit 130, not a failure report #timing", function()
     H.fresh("example_integration")
     -- the read-back of deploy waits on a slow answer; Ctrl-C comes meanwhile
     H.faults{ { path = "/api/services/zis/registry/example_integration/job_specs*", delay = 5,

@@ -107,7 +107,7 @@ for _, name in ipairs({ "luv", "cqueues", "host" }) do
     before_each(function() H.fresh("demo") end)
     after_each(function() latency(0) end)
 
-    it("keeps the host loop's 10 ms timer firing while 100 requests are in flight", function()
+    it("keeps the host loop's 10 ms timer firing while 100 requests are in flight #timing", function()
       local c0 = H.client()
       assert(c0:upload_bundle("demo", H.bundle("demo", "one")))
       local uuid = assert(c0:list_bundles("demo")).bundles[1].uuid
@@ -142,7 +142,7 @@ for _, name in ipairs({ "luv", "cqueues", "host" }) do
                                     name, total, g.n, g.max * 1000))
     end)
 
-    it("overlaps calls from two coroutines: the total is the slowest, not the sum", function()
+    it("overlaps calls from two coroutines: the total is the slowest, not the sum #timing", function()
       latency(0.4)
       local a, b = client(), client()
       local t0 = now()
@@ -177,7 +177,7 @@ for _, name in ipairs({ "luv", "cqueues", "host" }) do
       blocking:close(); nb:close()
     end)
 
-    it("waits for Retry-After on a timer of the host loop, not in a sleep", function()
+    it("waits for Retry-After on a timer of the host loop, not in a sleep #timing", function()
       local path = "/api/services/zis/registry/demo/bundles"
       H.faults{ { path = path, status = 429, body = "", headers = { ["Retry-After"] = "1" } } }
       local events = {}
@@ -316,7 +316,7 @@ for _, name in ipairs({ "luv", "cqueues" }) do
 end
 
 describe("examples/embed/poll_host.c", function()
-  it("drives lua-zis from its own poll() loop; its 10 ms timer keeps firing", function()
+  it("drives lua-zis from its own poll() loop; its 10 ms timer keeps firing #timing", function()
     H.reset()
     latency(0.2)
     local p = assert(io.popen("env -u LUA_PATH -u LUA_CPATH ZIS_LUA_DIR=lua ZIS_LIB_DIR=build " ..

@@ -493,9 +493,16 @@ static void encode (lua_State *L, int idx, const char *what, int pretty) {
     e.b->data = NULL;
     e.b->keys = NULL;
     e.b->cap = e.b->kcap = 0;
-    luaL_setmetatable(L, BOX_MT);
+    luaL_setmetatable(L, BOX_MT);  /* armed first: it owns what follows */
   }
   e.L = L;
+  if (e.b->data == NULL) {
+    /* a buffer from the start, so no pointer arithmetic on NULL (UBSan,
+    ** found by make fuzz) */
+    e.b->data = (char *)malloc(4096);
+    if (e.b->data == NULL) luaL_error(L, "zis: out of memory encoding JSON");
+    e.b->cap = 4096;
+  }
   e.out = e.b->data;
   e.lim = e.b->data + e.b->cap;
   e.depth = 0;
