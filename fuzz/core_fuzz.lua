@@ -212,7 +212,13 @@ function M.call(bytes)
     if a and a[2] == "integration" then integ = v end
     args[i] = v
   end
-  local ok, path, body, values = pcall(client.build, row, table.unpack(args, 1, nargs))
+  -- the general builder says what the request is; the fast path (rows of
+  -- path holes only) must agree with it to the byte, or raise as it does
+  local ok, path, body, values = pcall(client.build_general, row, table.unpack(args, 1, nargs))
+  local fok, fpath = pcall(client.build, row, table.unpack(args, 1, nargs))
+  if ok ~= fok or (ok and fpath ~= path) then
+    fail("%s: the fast path gives %s, the general one %s", row.name, tostring(fpath), tostring(path))
+  end
   if not ok then return is_message(path, row) end
   if type(path) ~= "string" then fail("%s: build returned a %s path", row.name, type(path)) end
   local p, q = path:match("^([^?]*)%?(.*)$")
