@@ -307,3 +307,88 @@ describe("one engine: bounded memory", function()
     c:close()
   end)
 end)
+
+describe("one engine: what the adversarial review found", function()
+  before_each(function() H.fresh(I) end)
+
+  it("a proxy's password never reaches an error", function()
+    assert.has_error(function()
+      zis.new{ url = H.url, oauth_token = H.oauth, proxy = "foo://user:S3CRET@127.0.0.1:1" }
+    end, "zis.new: option 'proxy' must be a URL like http://[user:password@]host:port " ..
+         "(http, https, socks4, socks4a, socks5 or socks5h)")
+    local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0,
+                       proxy = "http://user:S3CRET@[::1" }
+    local _, err = c:list_bundles(I)
+    assert.is_nil(tostring(err):find("S3CRET", 1, true), tostring(err))
+    c:close()
+  end)
+
+  it("a finalizer that closes the client while the engine is driven directly", function()
+    local p = REG .. "/" .. I .. "/bundles"
+    for _ = 1, 30 do
+      local c = H.client()
+      local armed = false
+      local mt = { __gc = function() if armed then c:close() pcall(c.list_bundles, c, I) end end }
+      core.submit(c, "GET", H.url .. p, "basic")
+      core.submit(c, "GET", H.url .. p, "basic")
+      for _ = 1, 300 do setmetatable({}, mt) end
+      armed = true
+      pcall(core.wait, c, 5)
+      armed = false
+      c:close()
+    end
+    collectgarbage()
+  end)
+
+  it("a coroutine dropped in the middle of a call does not keep the client", function()
+    local c = H.client{ on_request = function() if coroutine.isyieldable() then coroutine.yield() end end }
+    local co = coroutine.create(function() return c:list_bundles(I) end)
+    assert(coroutine.resume(co))
+    assert.has_error(function() c:list_bundles(I) end,   -- busy: the call is suspended
+      "zis: client is busy: a call from another coroutine is in progress on it; give each coroutine its own client")
+    assert(coroutine.close(co))                             -- ends the call: the guard runs
+    assert.truthy(c:list_bundles(I))
+    do
+      local dropped = coroutine.create(function() return c:list_bundles(I) end)
+      assert(coroutine.resume(dropped))
+    end
+    c = nil
+    collectgarbage()
+    collectgarbage()   -- the client's __gc frees it, busy or not (valgrind: nothing lost)
+  end)
+end)
+
+describe("one engine: retries, redirects and token refreshes counted apart", function()
+  local uuids
+  before_each(function()
+    H.fresh(I)
+    uuids = seed(6)
+  end)
+
+  it("a followed redirect does not use up a retry", function()
+    local p = REG .. "/" .. I .. "/bundles/" .. uuids[1]
+    H.faults{ { path = p, status = 302, headers = { Location = H.url .. p .. "?r=1" } },
+              { path = p .. "?r=1", status = 503, body = "busy", headers = { ["Retry-After"] = "0" } } }
+    local c = H.client{ follow_redirects = true, retries = 1 }
+    local b, err = c:get_bundle(I, uuids[1])
+    assert.truthy(b, tostring(err))
+    c:close()
+  end)
+
+  it("a batch that meets an expired token asks for a new one once, not once per item", function()
+    local calls = 0
+    local c = zis.new{ url = H.url, retries = 0, oauth_token = function()
+      calls = calls + 1
+      return H.oauth
+    end }
+    local faults = {}
+    for i = 1, 6 do faults[i] = { path = REG .. "/" .. I .. "/bundles/" .. uuids[i], status = 401,
+                                  body = '{"error":"invalid_token"}' } end
+    H.faults(faults)
+    local list, errs = c:get_bundles(I, uuids, { concurrency = 6 })
+    assert.is_nil(errs)
+    assert.equal(6, #list)
+    assert.equal(2, calls)   -- the first token, and one refresh for the whole batch
+    c:close()
+  end)
+end)

@@ -127,14 +127,23 @@ Client *zis_check_client (lua_State *L, int idx) {
   return c;
 }
 
-/* close(), __gc and __close.  During a call (a hook or a token function
+/* close() and __close.  During a call (a hook or a token function
 ** closing its own client, or a finalizer the GC runs inside the engine)
 ** freeing now would pull the engine from under the call, so the close is
-** recorded and done when the call ends (core.end_call). */
+** recorded and done when the call ends (core.end_call) or the engine
+** function returns. */
 static int client_close (lua_State *L) {
   Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
   if (c->busy || c->in_c) c->close_pending = 1;
   else zis_client_free(c);
+  return 0;
+}
+
+/* __gc frees whatever the state: an unreachable client has no call that
+** can go on (a coroutine suspended in one and dropped, say), and no
+** engine function can be running on it. */
+static int client_gc (lua_State *L) {
+  zis_client_free((Client *)luaL_checkudata(L, 1, CLIENT_MT));
   return 0;
 }
 
@@ -200,7 +209,7 @@ static int core_state (lua_State *L) {
 ** its request mixed into the call that runs it), else marks it busy. */
 static int core_begin_call (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  if (c->busy)
+  if (c->busy || c->in_c)  /* in_c: a finalizer run by the engine's own GC */
     return luaL_error(L, "zis: client is busy: a hook or oauth_token function "
                          "may not call the client that called it");
   c->busy = 1;
@@ -212,7 +221,8 @@ static int core_begin_call (lua_State *L) {
 static int core_end_call (lua_State *L) {
   Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
   c->busy = 0;
-  if (c->multi != NULL && !c->in_c) zis_engine_cancel_all(c);
+  if (c->in_c) return 0;  /* the engine function running finishes the job */
+  if (c->multi != NULL) zis_engine_cancel_all(c);
   if (c->close_pending) zis_client_free(c);
   return 0;
 }
@@ -225,7 +235,7 @@ static int core_is_open (lua_State *L) {
 }
 
 static const luaL_Reg client_meta[] = {
-  {"__gc", client_close},
+  {"__gc", client_gc},
   {"__close", client_close},
   {"__tostring", client_tostring},
   {NULL, NULL}

@@ -254,6 +254,7 @@ void zis_engine_free (Client *c) {
 static Client *enter (lua_State *L) {
   Client *c = zis_check_client(L, 1);
   if (c->in_c) luaL_error(L, "zis: engine re-entered");
+  luaL_checkstack(L, 8, "zis: engine");  /* before anything is marked */
   return c;
 }
 
@@ -491,6 +492,22 @@ static void push_result (lua_State *L, Client *c) {
   free_slot(c, s);
 }
 
+/* push_result under lua_pcall: (lightuserdata Client) -> result.  So an
+** error while the table is built (out of memory) cannot leave the client
+** marked as inside the engine. */
+static int push_result_protected (lua_State *L) {
+  push_result(L, (Client *)lua_touserdata(L, 1));
+  return 1;
+}
+
+/* Leaves an engine function that may have run the GC: a close() that a
+** finalizer asked for meanwhile happens now, unless a call is running
+** (then core.end_call does it). */
+static void leave (Client *c) {
+  c->in_c = 0;
+  if (c->close_pending && !c->busy) zis_client_free(c);
+}
+
 /* The hook lua.c sets on SIGINT ("interrupted!") shows up as a change of
 ** the main thread's (or this thread's) hook. */
 typedef struct Hooks { lua_Hook self, main; } Hooks;
@@ -533,7 +550,13 @@ static int engine_wait (lua_State *L) {
       harvest(c);
     }
     if (c->ndone > 0) {
-      push_result(L, c);  /* may run the GC, hence finalizers */
+      /* building the table may run the GC, hence finalizers, or fail */
+      lua_pushcfunction(L, push_result_protected);
+      lua_pushlightuserdata(L, c);
+      if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        leave(c);
+        return lua_error(L);
+      }
       break;
     }
     left = deadline - now_seconds();
@@ -547,8 +570,7 @@ static int engine_wait (lua_State *L) {
     h = current_hooks(L);
     if (h.self != h0.self || h.main != h0.main) { lua_pushboolean(L, 0); break; }
   }
-  c->in_c = 0;
-  if (c->close_pending && !c->busy) zis_client_free(c);
+  leave(c);
   return 1;
 }
 

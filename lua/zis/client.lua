@@ -387,13 +387,16 @@ local function refresh_token(client, st)
   end
   set_bearer(client, tok)
   st.bearer_set = true
+  st.bearer_gen = (st.bearer_gen or 0) + 1   -- which token an attempt carried
   -- re-mint a little before the token expires, when its life is known
   st.bearer_expires = (type(ttl) == "number" and ttl > 0) and now() + ttl - min(60, ttl / 10) or nil
 end
 
 -- Should this outcome be retried?  Returns the wait in seconds, or nil.
+-- Only retries count against `retries`: a followed redirect or a token
+-- refresh is not a failure.
 local function retry_wait(st, job, r)
-  if job.attempt > st.retries then return nil end
+  if job.retried >= st.retries then return nil end
   local status, kind = r.status, r.kind
   local busy = status == 429 or status == 503
   if not (busy or kind == "connect"
@@ -401,7 +404,7 @@ local function retry_wait(st, job, r)
     return nil
   end
   if busy and r.retry_after then return min(r.retry_after, st.max_retry_wait) end
-  local step = job.attempt > 17 and 17 or job.attempt
+  local step = job.retried >= 17 and 17 or job.retried + 1
   return min(st.retry_base_delay * 2 ^ (step - 1), st.max_retry_wait) * random()
 end
 
@@ -472,7 +475,7 @@ local function run(client, st, jobs, concurrency, done)
         if started == n then break end
         started = started + 1
         job = jobs[started]
-        job.attempt, job.redirects = 0, 0
+        job.attempt, job.redirects, job.retried = 0, 0, 0
       end
       job.attempt = job.attempt + 1
       local auth = auth_for(st, job.row.auth)
@@ -486,7 +489,7 @@ local function run(client, st, jobs, concurrency, done)
         finished = finished + 1
         done(job, nil, refused)
       else
-        job.auth = auth
+        job.auth, job.gen = auth, st.bearer_gen
         inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
                         not job.row.idempotent)] = job
         active = active + 1
@@ -516,8 +519,10 @@ local function run(client, st, jobs, concurrency, done)
         goto next_result
       end
       if status == 401 and job.auth == "bearer" and st.token_fn and not job.refreshed then
-        -- an expired token: fetch a fresh one, once per job
-        job.refreshed, st.bearer_set = true, false
+        -- an expired token: fetch a fresh one once per job, unless another
+        -- job of this batch already did since this attempt was sent
+        job.refreshed = true
+        if job.gen == st.bearer_gen then st.bearer_set = false end
         again, retry_in = true, 0
       elseif status and status >= 300 and status < 400 then
         local to = redirect_path(st, job, r)
@@ -532,6 +537,7 @@ local function run(client, st, jobs, concurrency, done)
         ready = ready or {}
         ready[#ready + 1] = job
       elseif retry_in then
+        job.retried = job.retried + 1
         timers = timers or {}
         timers[#timers + 1] = { at = now() + retry_in, job = job }
       else
@@ -562,13 +568,20 @@ M.run = run
 local function guard(client, st)
   local g = st.guard
   if not g then
-    g = setmetatable({}, { __close = function()
-      st.caller = nil
-      end_call(client)   -- forgets any attempt left, does a deferred close
-    end })
+    g = M.make_guard(client, st)
     st.guard = g
   end
   return g
+end
+
+-- The guard is made with the client (zis.new), so beginning a call
+-- allocates nothing between marking the client busy and arming the
+-- guard: an out-of-memory error there cannot leave it busy for good.
+function M.make_guard(client, st)
+  return setmetatable({}, { __close = function()
+    st.caller = false
+    end_call(client)   -- forgets any attempt left, does a deferred close
+  end })
 end
 
 -- Begins a call.  With a scheduler, a call from a second coroutine while
@@ -576,13 +589,13 @@ end
 -- is for a hook calling its own client, from the same coroutine).
 local running = coroutine.running
 local function begin(client, st)
-  local by = st.caller
-  if by and by ~= running() then
+  local by, co = st.caller, running()
+  if by and by ~= co then
     error("zis: client is busy: a call from another coroutine is in progress on it; " ..
           "give each coroutine its own client", 0)
   end
   begin_call(client)
-  st.caller = running()
+  st.caller = co   -- the key exists from zis.new: no allocation here
 end
 
 -- A single call's outcome goes on its job: no closure per call.
@@ -595,7 +608,7 @@ local function call(client, row, path, body)
   begin(client, st)
   local _ <close> = guard(client, st)
   local job = { row = row, method = row.method, path = path, body = body, attempt = 0, redirects = 0,
-                auth = false, refreshed = false, value = false, err = false }
+                retried = 0, gen = false, auth = false, refreshed = false, value = false, err = false }
   run(client, st, { job }, 1, keep_outcome)
   local value = job.value
   if value == nil then return nil, job.err end

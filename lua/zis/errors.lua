@@ -140,7 +140,9 @@ end
 -- A transport failure: kind network, timeout, tls or too_large.
 function M.transport(st, method, path, r, attempts)
   local kind = r.kind == "connect" and "network" or r.kind
-  local message = r.message
+  -- libcurl quotes URLs in its messages, a proxy's with its password:
+  -- user info never reaches an error
+  local message = r.message and (r.message:gsub("([%w+.-]+://)[^%s/@']*@", "%1***@"))
   if kind == "too_large" and not message then
     message = "response larger than max_response_bytes (" .. st.max_response_bytes .. ")"
   end

@@ -173,6 +173,17 @@ function zis.new(opts)
     ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
   }
   if type(opts.oauth_token) == "string" then check_secret("oauth_token", opts.oauth_token) end
+  if opts.proxy then
+    -- checked here, so libcurl never quotes a malformed one (with its
+    -- password) in an error; the value itself is never repeated
+    local scheme, rest = opts.proxy:match("^(%a[%w+.-]*)://(.+)$")
+    local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true,
+                            socks5 = true, socks5h = true }
+    if not scheme or not PROXY_SCHEMES[scheme:lower()] or rest:find("[%s%c]") then
+      error("zis.new: option 'proxy' must be a URL like http://[user:password@]host:port " ..
+            "(http, https, socks4, socks4a, socks5 or socks5h)", 2)
+    end
+  end
   if opts.token and opts.password then
     error("zis.new: give 'token' or 'password', not both", 2)
   end
@@ -206,7 +217,9 @@ function zis.new(opts)
   if opts.scheduler then st.waiter = require("zis.loop").waiter(opts.scheduler) end
   -- kept to make sibling clients (for_integration); never printed
   st.opts = opts
+  st.caller = false   -- the coroutine in a call, once one runs
   local client = core.new(cfg)
+  st.guard = dispatch.make_guard(client, st)
   if type(opts.oauth_token) == "string" then
     core.set_bearer(client, opts.oauth_token)
     st.bearer_set = true
