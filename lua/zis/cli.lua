@@ -962,6 +962,10 @@ function M.parser(state, only, program)
   add_help(p, state)
   p:flag("--json", "Print JSON (for scripts) instead of tables.")
   p:flag("--debug", "Print each HTTP attempt to stderr (never a credential).")
+  p:flag("--version", "Print the versions of lua-zis, libcurl and Lua, and exit."):action(function()
+    state.version = true
+    error("help", 0)   -- stops the parse, as --help does
+  end)
   p:command_target("_command_1")
   for _, spec in ipairs(M.commands) do add_entry(p, spec, state, 1) end
   return p
@@ -1031,8 +1035,8 @@ function M.main(argv, opts)
   local ok, e = xpcall(function()
     local parser = M.parser(state, opts.only, program)
     local pok, parsed, result = pcall(parser.pparse, parser, args)
-    if state.help then
-      out(state.help:get_help(), "\n")
+    if state.help or state.version then
+      out(state.version and zis.user_agent or state.help:get_help(), "\n")
       flush_stdout()
       status = 0
       return
