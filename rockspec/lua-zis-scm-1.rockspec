@@ -50,6 +50,7 @@ build = {
     ["zis.client"] = "lua/zis/client.lua",
     ["zis.errors"] = "lua/zis/errors.lua",
     ["zis.token"] = "lua/zis/token.lua",
+    ["zis.util"] = "lua/zis/util.lua",
     ["zis.manifest"] = "lua/zis/manifest.lua",
     ["zis.plan"] = "lua/zis/plan.lua",
     ["zis.core"] = {

@@ -19,20 +19,15 @@
 local zis_core = require "zis.core"
 local validate = require "zis.validate"
 
-local concat, format, ipairs, pairs, pcall, setmetatable, sort, tostring, type, utf8 =
-      table.concat, string.format, ipairs, pairs, pcall, setmetatable, table.sort,
+local concat, format, ipairs, pairs, pcall, setmetatable, tostring, type, utf8 =
+      table.concat, string.format, ipairs, pairs, pcall, setmetatable,
       tostring, type, utf8
 local math_type, getmetatable, error, os, io = math.type, getmetatable, error, os, io
 
 local NULL = zis_core.null
 local ARRAY_MT = zis_core.array_metatable
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = require("zis.util").sorted_keys
 
 local function is_object(v)
   return type(v) == "table" and getmetatable(v) ~= ARRAY_MT

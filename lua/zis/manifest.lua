@@ -20,7 +20,7 @@ local deploy = require "zis.deploy"
 
 local error, getmetatable, ipairs, load, next, pairs, pcall, setmetatable, tostring, type =
       error, getmetatable, ipairs, load, next, pairs, pcall, setmetatable, tostring, type
-local format, sort = string.format, table.sort
+local format = string.format
 local encode_json, decode_json, array_mt = zis_core.encode_json, zis_core.decode_json,
                                            zis_core.array_metatable
 
@@ -86,12 +86,7 @@ local function is_object(v)
   return true
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = require("zis.util").sorted_keys
 
 local function describe(v)
   if is_array(v) then return "an array" end

@@ -75,12 +75,7 @@ local LOGICAL = { And = true, Or = true, Not = true }
 -- the options validate understands, and their types
 local OPTIONS = { integration = "string" }
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = require("zis.util").sorted_keys
 
 -- One step of a JSON path: .key, or ["key"] when the key has other characters.
 local function seg(key)
