@@ -267,6 +267,19 @@ local function build(admin, m, opts, live, svc)
     end
   end
 
+  -- An object whose secret cannot be compared (the API shows "*****"):
+  -- updated when another field differs, or when secrets are reset; the
+  -- secret then goes again.  Returns the plan item, or nil if unchanged.
+  local function update_or_unchanged(kind, name, details, ref, op)
+    if #details == 0 and not opts.reset_secrets then
+      add(kind, name, "unchanged", nil, { secret_note(ref) })
+      return nil
+    end
+    details[#details + 1] = "secret set again from env " .. ref.env ..
+                            (#details == 0 and " (reset_secrets)" or "")
+    return add(kind, name, "update", op, details)
+  end
+
   -- connections
   for _, name in ipairs(sorted_keys(m.connections)) do
     local c, l = m.connections[name], live.connections[name]
@@ -297,15 +310,9 @@ local function build(admin, m, opts, live, svc)
           details[#details + 1] = format("%s: %q -> %q", f, tostring(nonnull(l[f])), c.fields[f])
         end
       end
-      if #details > 0 or opts.reset_secrets then
-        details[#details + 1] = "secret set again from env " .. c.secret.env ..
-                                (#details == 0 and " (reset_secrets)" or "")
-        it = add("connection", name, "update", function()
-          return svc():update_connection(I, c.type, name, body())
-        end, details)
-      else
-        add("connection", name, "unchanged", nil, { secret_note(c.secret) })
-      end
+      it = update_or_unchanged("connection", name, details, c.secret, function()
+        return svc():update_connection(I, c.type, name, body())
+      end)
     end
     if it then need_env(c.secret, it) end
   end
@@ -331,15 +338,9 @@ local function build(admin, m, opts, live, svc)
           details[#details + 1] = format("%s: %q -> %q", f, tostring(nonnull(l[f])), tostring(c.fields[f]))
         end
       end
-      if #details > 0 or opts.reset_secrets then
-        details[#details + 1] = "secret set again from env " .. c.secret.env ..
-                                (#details == 0 and " (reset_secrets)" or "")
-        it = add("oauth_client", name, "update", function()
-          return svc():update_oauth_client(I, l.uuid, body(false))
-        end, details)
-      else
-        add("oauth_client", name, "unchanged", nil, { secret_note(c.secret) })
-      end
+      it = update_or_unchanged("oauth_client", name, details, c.secret, function()
+        return svc():update_oauth_client(I, l.uuid, body(false))
+      end)
     end
     if it then need_env(c.secret, it) end
   end
