@@ -112,6 +112,36 @@ describe("JSON string decoding", function()
     end
     assert.same({ "", "a", "" }, { table.unpack(decode('["", "a", ""]')) })
   end)
+
+  it("tells apart strings that differ only in their middle bytes", function()
+    for n = 17, 40 do
+      local head, tail = string.rep("h", 8), string.rep("t", 8)
+      local words = {}
+      for pos = 9, n - 8 do  -- one byte changed, at every position between head and tail
+        local mid = { string.rep("m", n - 16):byte(1, -1) }
+        mid[pos - 8] = string.byte("X")
+        words[#words + 1] = head .. string.char(table.unpack(mid)) .. tail
+      end
+      words[#words + 1] = head .. string.rep("m", n - 16) .. tail
+      for _ = 1, 2 do
+        local parts = {}
+        for i, w in ipairs(words) do parts[i] = string.format("%q", w) end
+        local t = decode("[" .. table.concat(parts, ",") .. "]")
+        for i, w in ipairs(words) do assert.equal(w, t[i]) end
+      end
+    end
+  end)
+
+  it("gives the same short string inside the text and at its very end", function()
+    for n = 1, 7 do
+      local w = string.sub("abcdefg", 1, n)
+      assert.same({ w, w .. "z", w }, { table.unpack(decode(string.format('["%s","%sz","%s"]', w, w, w))) })
+      assert.equal(w, decode('"' .. w .. '"'))          -- fewer than 8 bytes in all
+      assert.equal(w .. "z", decode('"' .. w .. 'z"'))
+      assert.same({ w }, { table.unpack(decode('["' .. w .. '"]')) })
+      assert.equal(w:reverse(), decode('"' .. w:reverse() .. '"'))  -- after w was seen inside a text
+    end
+  end)
 end)
 
 describe("JSON number decoding", function()

@@ -41,7 +41,7 @@ static const char dec_refusal = 'd';
 ** same bytes come again.  The strings live in a Lua table (the user value
 ** of the Slot array's userdata), so the pointers in Slot stay valid for
 ** as long as the slot holds them. */
-#define CACHE_SLOTS 512
+#define CACHE_SLOTS 2048
 #define CACHE_MAXLEN 32
 static const char cache_key = 'c';
 
@@ -61,18 +61,34 @@ typedef struct Dec {
   char msg[96];             /* the refusal, "<what> at byte <n>" */
 } Dec;
 
+/* Whether x and y (both n bytes, 16 < n <= 32) agree on [8, n - 8): two
+** words cover it. */
+static inline int same_middle (const char *x, const char *y, size_t n) {
+  uint64_t x1, y1, x2, y2;
+  memcpy(&x1, x + 8, 8); memcpy(&y1, y + 8, 8);
+  memcpy(&x2, x + n - 16, 8); memcpy(&y2, y + n - 16, 8);
+  return x1 == y1 && x2 == y2;
+}
+
 /* Pushes s[0..n) (n <= CACHE_MAXLEN), from the cache when it is there. */
 static void push_short (Dec *d, const char *s, size_t n) {
   uint64_t a = 0, b = 0;
   unsigned h;
   Slot *slot;
   if (n >= 8) { memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8); }
-  else { size_t i; for (i = 0; i < n; i++) a = (a << 8) | (unsigned char)s[i]; }
+  else if (d->end - s >= 8) {  /* one load, the bytes past n masked off */
+    memcpy(&a, s, 8);
+    a = n == 0 ? 0 : a & (~UINT64_C(0) >> (64 - 8 * n));
+  }
+  else {  /* near the end of the text: the same value, a byte at a time */
+    size_t i;
+    for (i = 0; i < n; i++) a |= (uint64_t)(unsigned char)s[i] << (8 * i);
+  }
   h = (unsigned)(((a * UINT64_C(0x9E3779B97F4A7C15)) ^ (b * UINT64_C(0xC2B2AE3D27D4EB4F))
-                  ^ n) >> 55) & (CACHE_SLOTS - 1);
+                  ^ n) >> 53) & (CACHE_SLOTS - 1);
   slot = &d->cache[h];
   if (slot->len == n && slot->a == a && slot->b == b
-      && (n <= 16 || memcmp(slot->s + 8, s + 8, n - 16) == 0)) {
+      && (n <= 16 || same_middle(slot->s, s, n))) {
     lua_rawgeti(d->L, d->cache_tbl, (lua_Integer)h + 1);
     return;
   }
@@ -130,33 +146,34 @@ static void add_utf8 (luaL_Buffer *b, unsigned long cp) {
   luaL_addlstring(b, u, (size_t)n);
 }
 
-/* Skips plain bytes and valid UTF-8 from s; returns where it stopped
-** ('"', '\\', a control character, the end) or refuses invalid UTF-8. */
-static const char *scan_string (Dec *d, const char *s) {
+/* scan_string's way on from a byte >= 0x80 at s. */
+static NOINLINE const char *scan_utf8 (Dec *d, const char *s) {
   for (;;) {
-    s = skip_plain(s, d->end);
     if (s < d->end && (unsigned char)*s >= 0x80) {
       size_t k = utf8_len((const unsigned char *)s, (size_t)(d->end - s));
       if (k == 0) { d->p = s; dec_error(d, "invalid UTF-8 in string"); }
       s += k;
+      s = skip_plain(s, d->end);
       continue;
     }
     return s;
   }
 }
 
-/* Pushes the string that starts after the opening quote at d->p. */
-static void dec_string (Dec *d) {
-  const char *s = scan_string(d, d->p);
+/* Skips plain bytes and valid UTF-8 from s; returns where it stopped
+** ('"', '\\', a control character, the end) or refuses invalid UTF-8.
+** Inline: most strings are short and ASCII. */
+static inline const char *scan_string (Dec *d, const char *s) {
+  s = skip_plain(s, d->end);
+  if (s < d->end && (unsigned char)*s >= 0x80) return scan_utf8(d, s);
+  return s;
+}
+
+/* Pushes the string that starts after the opening quote at d->p, whose
+** plain start ends at s with an escape (or an error): the rest of
+** dec_string, out of line so that the common case has no luaL_Buffer. */
+static NOINLINE void dec_escaped_string (Dec *d, const char *s) {
   luaL_Buffer b;
-  /* fast path: no escape, so the bytes are the string */
-  if (s < d->end && *s == '"') {
-    size_t n = (size_t)(s - d->p);
-    if (n <= CACHE_MAXLEN) push_short(d, d->p, n);
-    else lua_pushlstring(d->L, d->p, n);
-    d->p = s + 1;
-    return;
-  }
   luaL_buffinit(d->L, &b);
   luaL_addlstring(&b, d->p, (size_t)(s - d->p));
   d->p = s;
@@ -202,6 +219,19 @@ static void dec_string (Dec *d) {
     }
   }
   luaL_pushresult(&b);
+}
+
+/* Pushes the string that starts after the opening quote at d->p. */
+static inline void dec_string (Dec *d) {
+  const char *s = scan_string(d, d->p);
+  if (s < d->end && *s == '"') {  /* no escape: the bytes are the string */
+    size_t n = (size_t)(s - d->p);
+    if (n <= CACHE_MAXLEN) push_short(d, d->p, n);
+    else lua_pushlstring(d->L, d->p, n);
+    d->p = s + 1;
+    return;
+  }
+  dec_escaped_string(d, s);
 }
 
 /* 10^0 .. 10^22: exact doubles */
@@ -302,7 +332,7 @@ static void dec_literal (Dec *d, const char *lit, size_t n) {
   d->p += n;
 }
 
-static void dec_value (Dec *d);
+static ALWAYS_INLINE void dec_value (Dec *d);
 
 /* Key/value pairs are pushed above `base` (PENDING at most), then the
 ** table is made with their number and filled in order (the last of
@@ -387,18 +417,22 @@ mark:
   lua_setmetatable(L, -2);
 }
 
-static void dec_value (Dec *d) {
+/* An object or array at d->p: the only recursion, so that a scalar
+** value costs no call. */
+static NOINLINE void dec_container (Dec *d) {
+  if (++d->depth > MAX_DEPTH) dec_error(d, "nesting deeper than 1000");
+  /* room for the pending values, without raising a foreign error */
+  if (!lua_checkstack(d->L, 2 * PENDING + 8))
+    dec_error(d, "nesting too deep for the Lua stack");
+  if (*d->p == '{') dec_object(d); else dec_array(d);
+  d->depth--;
+}
+
+static ALWAYS_INLINE void dec_value (Dec *d) {
   skip_ws(d);
   if (d->p >= d->end) dec_error(d, "unexpected end of input");
   switch (*d->p) {
-    case '{': case '[':
-      if (++d->depth > MAX_DEPTH) dec_error(d, "nesting deeper than 1000");
-      /* room for the pending values, without raising a foreign error */
-      if (!lua_checkstack(d->L, 2 * PENDING + 8))
-        dec_error(d, "nesting too deep for the Lua stack");
-      if (*d->p == '{') dec_object(d); else dec_array(d);
-      d->depth--;
-      break;
+    case '{': case '[': dec_container(d); break;
     case '"': d->p++; dec_string(d); break;
     case 't': dec_literal(d, "true", 4); lua_pushboolean(d->L, 1); break;
     case 'f': dec_literal(d, "false", 5); lua_pushboolean(d->L, 0); break;
