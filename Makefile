@@ -197,7 +197,7 @@ fuzz: deps build/fuzz/json_fuzz build/fuzz/core_fuzz
 	build/fuzz/json_fuzz $(FUZZ_RUN) -max_len=65536 build/fuzz-corpus fuzz/corpus
 	build/fuzz/core_fuzz $(FUZZ_RUN) -max_len=4096 build/fuzz-corpus-core fuzz/corpus-core
 
-build/fuzz/json_fuzz: fuzz/json_fuzz.c src/zis_json.c src/zis_json_decode.c src/zis_json.h src/zis_json_float.c
+build/fuzz/json_fuzz: fuzz/json_fuzz.c src/zis_json.c src/zis_json_decode.c src/zis_json.h src/zis_json_internal.h src/zis_json_float.c
 	@./tools/ensure-deps clang
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/json_fuzz.c src/zis_json.c src/zis_json_decode.c src/zis_json_float.c -llua$(LUA_VERSION)

@@ -77,11 +77,12 @@ print("Where lua-zis's go (by difference of the parts, bench/clients/zis_parts.l
 print("| part | instructions per request | of the floor |")
 print("| --- | --- | --- |")
 local function part(label, v) print(string.format("| %s | %.0f | %.2f |", label, v, v / floor)) end
-part("engine: submit + wait on the multi, result table (no decode)", raw)
+part("engine: submit + wait on the multi, result table (body as a string, not decoded)", raw)
 part("  of which over the floor's easy loop", raw - floor)
 part("JSON decode of the ~600-byte body", decode)
 part("policy in Lua: build, call, run, guard (call - engine)", call - engine)
-part("(engine - raw - decode: decoding between requests, its GC)", engine - raw - decode)
+part("(engine - raw - decode: decoding in the engine, from its buffer, against a body string then " ..
+     "decode_json; negative is a saving)", engine - raw - decode)
 print("By object, lua-zis (floor):")
 print("| object | lua-zis | floor |")
 print("| --- | --- | --- |")

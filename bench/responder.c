@@ -5,7 +5,7 @@
 **
 **   responder PORT_FILE [TOTAL [DELAY_MS]]
 **
-**   GET  .../bundles/big       a ~1 MB bundle
+**   GET  .../bundles/big       a ~1.4 MB bundle
 **   GET  .../bundles/ANY       a small bundle (~600 bytes)
 **   GET  .../bundles?...       a page of page[size] synthetic bundles after
 **                              page[after] (a number), of TOTAL (100000)
@@ -58,13 +58,13 @@ static double now_s (void) {
 }
 
 static char *make_big (size_t *len) {
-  size_t cap = 1100000, n = 0;
+  size_t cap = 1500000, n = 0;
   char *b = malloc(cap);
   int i = 0;
   n += (size_t)sprintf(b, "{\"uuid\":\"big\",\"name\":\"big\",\"integration\":\"bench\","
                        "\"zendesk_account_id\":12345,\"zis_template_version\":\"2019-10-14\","
                        "\"resources\":{");
-  while (n < 1000000) {
+  while (n < 1400000) {
     n += (size_t)sprintf(b + n, "%s\"flow%d\":{\"type\":\"ZIS::Flow\",\"properties\":{\"name\":"
       "\"flow%d\",\"definition\":{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Action\","
       "\"ActionName\":\"zis:bench:action:a%d\",\"Parameters\":{\"id\":%ld,\"tags\":[\"x\",\"y\"]},"

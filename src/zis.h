@@ -41,6 +41,7 @@ typedef struct Slot {
                                   kept for the next attempt when it fits */
   int hdr_body, hdr_auth;      /* `headers` has Content-Type / an auth line */
   int plain_get;               /* the easy handle is set up for a plain GET */
+  int decode;                  /* a 2xx body is handed over decoded */
   struct Client *owner;
   lua_Integer id;              /* what Lua calls this attempt; 0 when free */
   int index;                   /* in Client.slots */

@@ -9,9 +9,9 @@
 **
 ** This file is mechanics only.  The policy (which attempts to make, in
 ** what order, retries, Retry-After, token refresh, redirects, hooks,
-** errors) is Lua, in lua/zis/engine.lua, which drives it through:
+** errors) is Lua, in lua/zis/client.lua, which drives it through:
 **
-**   core.submit(client, method, url, auth, body, fresh) -> id
+**   core.submit(client, method, url, auth, body, fresh, decode) -> id
 **   core.wait(client, seconds) -> result | nil (time is up) | false (interrupted)
 **   core.perform(client)       -> finished   (never blocks: event loops)
 **   core.cancel(client, id), core.cancel_all(client)
@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "zis.h"
+#include "zis_json.h"
 
 /* ======================================================================
 ** Small helpers
@@ -117,6 +118,14 @@ static size_t on_body (char *p, size_t size, size_t n, void *ud) {
   if (s->body.len + add + 1 > s->body.cap) {
     size_t cap = s->body.cap ? s->body.cap : 16384;
     char *d;
+    if (s->body.len == 0) {
+      /* the announced length, when there is one, in one allocation rather
+      ** than doublings (a compressed answer's is a start) */
+      curl_off_t announced = -1;
+      curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+      if (announced > 0 && announced <= c->max_response && (size_t)announced + 1 > cap)
+        cap = (size_t)announced + 1;
+    }
     while (cap < s->body.len + add + 1) cap *= 2;
     d = (char *)realloc(s->body.data, cap);
     if (d == NULL) return 0;
@@ -278,10 +287,13 @@ static void add_header (lua_State *L, struct curl_slist **h, const char *line) {
   *h = t;
 }
 
-/* core.submit(client, method, url, auth, body, fresh) -> id
+/* core.submit(client, method, url, auth, body, fresh, decode) -> id
 **   auth: "basic", "bearer" or nil; body: string or nil;
 **   fresh: true to take a new connection (requests that must not be
-**   repeated: libcurl silently re-sends once on a dead reused connection).
+**   repeated: libcurl silently re-sends once on a dead reused connection);
+**   decode: true to have a 2xx answer's JSON decoded straight from the
+**   slot's buffer (result.value, or result.decode_error), with no copy of
+**   the body as a Lua string.
 ** The strings are copied into libcurl (URL, method, body with
 ** COPYPOSTFIELDS) or into the slot's header list, so nothing points into
 ** Lua memory once this returns. */
@@ -292,7 +304,7 @@ static int engine_submit (lua_State *L) {
   const char *auth = luaL_optstring(L, 4, NULL);
   size_t body_len = 0;
   const char *body = luaL_optlstring(L, 5, NULL, &body_len);
-  int fresh = lua_toboolean(L, 6), i;
+  int fresh = lua_toboolean(L, 6), decode = lua_toboolean(L, 7), i;
   int plain = !fresh && body == NULL && strcmp(method, "GET") == 0;
   Slot *s = NULL;
   CURL *e;
@@ -385,6 +397,7 @@ static int engine_submit (lua_State *L) {
     s->plain_get = plain;
   }
   s->body.len = 0;
+  s->decode = decode;
   s->too_large = s->over_budget = 0;
   s->reason[0] = s->content_type[0] = s->request_id[0] = s->errbuf[0] = '\0';
   s->retry_after = -1;
@@ -475,8 +488,16 @@ static void push_result (lua_State *L, Client *c) {
     char *loc = NULL;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     lua_pushinteger(L, status); lua_setfield(L, -2, "status");
-    lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
-    lua_setfield(L, -2, "body");
+    if (s->decode && status >= 200 && status < 300) {
+      /* the slot's buffer is C memory: the GC (and a finalizer it runs)
+      ** cannot move or free it while the decoder reads */
+      if (zis_json_decode_buf(L, s->body.data, s->body.len)) lua_setfield(L, -2, "value");
+      else lua_setfield(L, -2, "decode_error");
+    }
+    else {
+      lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
+      lua_setfield(L, -2, "body");
+    }
     if (s->reason[0]) SET_STR("reason", s->reason);
     if (s->content_type[0]) SET_STR("content_type", s->content_type);
     if (status >= 300 && status < 400

@@ -1,7 +1,8 @@
 -- lua-zis in parts, for bench/callgrind.lua: MODE URL COUNT
 --   call     client:get_bundle (the whole path: build, call, run, decode)
---   engine   core.submit + core.wait + decode, no policy in Lua
---   raw      core.submit + core.wait, the body not decoded
+--   engine   core.submit + core.wait, the body decoded by the engine, no
+--            policy in Lua
+--   raw      core.submit + core.wait, the body handed over as a string
 --   decode   the small bundle's body decoded, no request
 local zis = require "zis"
 local core = require "zis.core"
@@ -16,10 +17,10 @@ if mode == "call" then
 elseif mode == "engine" or mode == "raw" then
   local dec = mode == "engine"
   once = function()
-    submit(c, "GET", full, "basic", nil, false)
+    submit(c, "GET", full, "basic", nil, false, dec)
     local r = wait(c, 3600)
     assert(r.status == 200)
-    if dec then return decode(r.body) end
+    if dec then return r.value end
     return r
   end
 elseif mode == "decode" then

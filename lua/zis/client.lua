@@ -449,7 +449,8 @@ local function outcome(st, job, r)
     return nil, errors.http(row, st, job.method, job.path, r, job.attempt)
   end
   if row.returns == "true" then return true end
-  local v, why = decode(r.body)
+  local v, why = r.value, r.decode_error   -- decoded by the engine (submit's `decode`)
+  if v == nil and not why then v, why = decode(r.body) end
   if v == nil and why then return nil, errors.decode(job.method, job.path, r, job.attempt, why) end
   return v
 end
@@ -461,10 +462,22 @@ local IDLE_WAIT = 3600
 -- `concurrency` attempts in flight.  Calls done(job, value, err) as each
 -- job ends, in the order they end.  The caller brackets this with
 -- begin_call/end_call.
-local function run(client, st, jobs, concurrency, done)
+--
+-- `first` (optional) is for a single call whose first attempt the caller
+-- made itself (call's fast path): {id =, auth =, gen =, r = what wait
+-- gave}; the loop carries on from that attempt as if it had made it.
+local function run(client, st, jobs, concurrency, done, first)
   local n, started, finished, active = #jobs, 0, 0, 0
   local inflight, ready, timers = {}, nil, nil   -- ready and timers only when needed
   local waiter = st.waiter   -- nil: block in the engine; else an event loop's
+  local given   -- a result already in hand (from `first`)
+  if first then
+    local job = jobs[1]
+    job.attempt, job.redirects, job.retried = 1, 0, 0
+    job.auth, job.gen = first.auth, first.gen
+    inflight[first.id] = job
+    started, active, given = 1, 1, first.r
+  end
   while finished < n do
     -- fill every free slot at once: retried jobs first, then new ones
     while active < concurrency do
@@ -491,7 +504,7 @@ local function run(client, st, jobs, concurrency, done)
       else
         job.auth, job.gen = auth, st.bearer_gen
         inflight[submit(client, job.method, st.base_url .. job.path, auth, job.body,
-                        not job.row.idempotent)] = job
+                        not job.row.idempotent, job.row.returns == "json")] = job
         active = active + 1
       end
     end
@@ -504,7 +517,8 @@ local function run(client, st, jobs, concurrency, done)
       if timeout < 0 then timeout = 0 end
     end
     local r
-    if waiter then r = waiter(client, timeout) else r = wait(client, timeout) end
+    if given then r, given = given, nil
+    elseif waiter then r = waiter(client, timeout) else r = wait(client, timeout) end
     if r then
       local job = inflight[r.id]
       inflight[r.id] = nil
@@ -603,13 +617,37 @@ local function keep_outcome(job, v, e) job.value, job.err = v, e end
 
 -- One endpoint call, a batch of one.  The job has every field run sets,
 -- so it is made at its final size.
+--
+-- The fast path: with no hook, no debug output and no event loop, and a
+-- credential ready, the first attempt is made here, and a 2xx answer is
+-- returned with no job and no run loop (most calls).  Anything else
+-- (a failure, a redirect, a 401) goes on in the run loop from that
+-- attempt, so the policy stays in one place.
 local function call(client, row, path, body)
   local st = state(client)
   begin(client, st)
   local _ <close> = guard(client, st)
+  local first
+  if not (st.on_request or st.debug or st.waiter) then
+    local auth = auth_for(st, row.auth)
+    if auth ~= "bearer" or not st.token_fn
+       or (st.bearer_set and not (st.bearer_expires and now() >= st.bearer_expires)) then
+      local decodes = row.returns == "json"
+      local id = submit(client, row.method, st.base_url .. path, auth, body, not row.idempotent, decodes)
+      local r = wait(client, IDLE_WAIT)
+      local status = r and r.status
+      if status and status >= 200 and status < 300 then
+        if not decodes then return true end
+        local v = r.value
+        if v ~= nil then return v end
+        return nil, errors.decode(row.method, path, r, 1, r.decode_error or "empty body")
+      end
+      first = { id = id, auth = auth, gen = st.bearer_gen, r = r }
+    end
+  end
   local job = { row = row, method = row.method, path = path, body = body, attempt = 0, redirects = 0,
                 retried = 0, gen = false, auth = false, refreshed = false, value = false, err = false }
-  run(client, st, { job }, 1, keep_outcome)
+  run(client, st, { job }, 1, keep_outcome, first)
   local value = job.value
   if value == nil then return nil, job.err end
   return value
