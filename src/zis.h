@@ -61,6 +61,7 @@ typedef struct Client {
   Slot *slots[ZIS_MAX_SLOTS];  /* allocated on first use */
   int done[ZIS_MAX_SLOTS];     /* FIFO of finished slot indexes */
   int ndone, running;
+  int in_use;                  /* slots not free (running or done) */
   lua_Integer next_id;
   char *base_url;              /* "https://host[:port]", no trailing slash */
   char *basic_header;          /* "Authorization: Basic ..." or NULL */

@@ -94,6 +94,7 @@ static void free_slot (Client *c, Slot *s) {
     curl_multi_remove_handle(c->multi, s->easy);
     c->running--;
   }
+  if (s->state != SLOT_FREE) c->in_use--;
   release_body(c, s);
   s->state = SLOT_FREE;
   s->id = 0;
@@ -408,6 +409,7 @@ static int engine_submit (lua_State *L) {
     return luaL_error(L, "zis: curl_multi_add_handle failed");
   }
   c->kick = 1;
+  c->in_use++;
   s->state = SLOT_RUNNING;
   s->started = now_seconds();
   s->id = ++c->next_id;
@@ -498,8 +500,10 @@ static void push_result (lua_State *L, Client *c) {
       lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
       lua_setfield(L, -2, "body");
     }
-    if (s->reason[0]) SET_STR("reason", s->reason);
-    if (s->content_type[0]) SET_STR("content_type", s->content_type);
+    if (status < 200 || status > 299) {  /* for the error; a success needs neither */
+      if (s->reason[0]) SET_STR("reason", s->reason);
+      if (s->content_type[0]) SET_STR("content_type", s->content_type);
+    }
     if (status >= 300 && status < 400
         && curl_easy_getinfo(s->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
       SET_STR("location", loc);
@@ -628,6 +632,7 @@ static int engine_cancel (lua_State *L) {
 ** error raised by user code, an interrupt).  Harmless on a closed client. */
 void zis_engine_cancel_all (Client *c) {
   int i;
+  if (c->in_use == 0) { c->ndone = 0; return; }  /* every call's end: mostly nothing left */
   for (i = 0; i < ZIS_MAX_SLOTS; i++)
     if (c->slots[i] && c->slots[i]->state != SLOT_FREE) free_slot(c, c->slots[i]);
   c->ndone = 0;

@@ -32,8 +32,12 @@
 static const char dec_refusal = 'd';
 
 /* Values of a container are gathered on the Lua stack (at most PENDING)
-** so that its table is made once with the right size, with no rehash. */
+** so that its table is made once with the right size, with no rehash.
+** Stack room is asked for ROOM values at a time: asking for all of
+** PENDING at every level grew the stack to kilobytes for small documents,
+** and the collector shrinks it again between calls. */
 #define PENDING 64
+#define ROOM 8
 
 /* Short strings recur (keys above all): a direct-mapped cache of the
 ** last CACHE_SLOTS short strings seen, kept per Lua state between calls,
@@ -106,6 +110,11 @@ static NORETURN void dec_error (Dec *d, const char *what) {
   lua_pushlightuserdata(d->L, (void *)&dec_refusal);
   lua_error(d->L);
   abort();  /* not reached */
+}
+
+/* Room for n more values, without raising a foreign error. */
+static void need_room (Dec *d, int n) {
+  if (!lua_checkstack(d->L, n)) dec_error(d, "nesting too deep for the Lua stack");
 }
 
 static inline void skip_ws (Dec *d) {
@@ -344,6 +353,7 @@ static void dec_object (Dec *d) {
   skip_ws(d);
   if (d->p < d->end && *d->p == '}') { d->p++; lua_createtable(L, 0, 0); return; }
   for (;;) {
+    if (pending % ROOM == 0 && !direct) need_room(d, 2 * ROOM + 8);
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"') dec_error(d, "expected a string key");
     d->p++;
@@ -393,6 +403,7 @@ static void dec_array (Dec *d) {
     goto mark;
   }
   for (;;) {
+    if (pending >= 0 && pending % ROOM == 0) need_room(d, ROOM + 8);
     dec_value(d);
     n++;
     if (pending < 0) lua_rawseti(L, base + 1, n);
@@ -421,9 +432,6 @@ mark:
 ** value costs no call. */
 static NOINLINE void dec_container (Dec *d) {
   if (++d->depth > MAX_DEPTH) dec_error(d, "nesting deeper than 1000");
-  /* room for the pending values, without raising a foreign error */
-  if (!lua_checkstack(d->L, 2 * PENDING + 8))
-    dec_error(d, "nesting too deep for the Lua stack");
   if (*d->p == '{') dec_object(d); else dec_array(d);
   d->depth--;
 }
