@@ -140,29 +140,17 @@ static inline void put (Enc *e, const char *s, size_t n) {
 
 #define PUTC(e, c) do { grow(e, 1); *(e)->out++ = (c); } while (0)
 
-static void enc_string (Enc *e, const char *s, size_t n) {
+/* enc_string from p, the first byte that is not plain: escapes, and
+** UTF-8 checked.  Out of line: most strings have none. */
+static NOINLINE void enc_string_escaped (Enc *e, const char *s, size_t n,
+                                         const unsigned char *p) {
   static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
-  /* the common case, a plain string, is one copy */
-  p = (const unsigned char *)skip_plain(s, (const char *)end);
-  grow(e, n + 2);
-  if (p == end) {
-    char *out = e->out;
-    out[0] = '"';
-    if (n >= 8 && n <= 16) {  /* two fixed-size moves beat a memcpy call */
-      memcpy(out + 1, s, 8);
-      memcpy(out + 1 + n - 8, s + n - 8, 8);
-    }
-    else memcpy(out + 1, s, n);
-    out[n + 1] = '"';
-    e->out += n + 2;
-    return;
-  }
-  *e->out++ = '"';
+  const unsigned char *end = (const unsigned char *)s + n, *run;
+  PUTC(e, '"');
   put(e, s, (size_t)(p - (const unsigned char *)s));
   while (p < end) {
     run = p;
-    p = (const unsigned char *)skip_plain((const char *)p, (const char *)end);
+    p = (const unsigned char *)skip_plain_string((const char *)p, (const char *)end);
     if (p > run) put(e, (const char *)run, (size_t)(p - run));
     if (p >= end) break;
     if (*p >= 0x80) {
@@ -191,6 +179,37 @@ static void enc_string (Enc *e, const char *s, size_t n) {
   PUTC(e, '"');
 }
 
+/* A string: the common case, plain, is one copy, by fixed-size moves
+** where the length allows (a memcpy call costs more for short keys). */
+static ALWAYS_INLINE void enc_string (Enc *e, const char *s, size_t n) {
+  const char *p = skip_plain_string(s, s + n);
+  char *out;
+  if (p != s + n) { enc_string_escaped(e, s, n, (const unsigned char *)p); return; }
+  grow(e, n + 2);
+  out = e->out;
+  out[0] = '"';
+  if (n >= 8 && n <= 16) {
+    memcpy(out + 1, s, 8);
+    memcpy(out + 1 + n - 8, s + n - 8, 8);
+  }
+  else if (n >= 4 && n < 8) {
+    memcpy(out + 1, s, 4);
+    memcpy(out + 1 + n - 4, s + n - 4, 4);
+  }
+  else if (n > 16 && n <= 32) {
+    memcpy(out + 1, s, 16);
+    memcpy(out + 1 + n - 16, s + n - 16, 16);
+  }
+  else if (n > 0 && n < 4) {  /* first, middle and last byte cover 1 to 3 */
+    out[1] = s[0];
+    out[1 + n / 2] = s[n / 2];
+    out[n] = s[n - 1];
+  }
+  else memcpy(out + 1, s, n);
+  out[n + 1] = '"';
+  e->out += n + 2;
+}
+
 /* The shortest digits that read back as the same double (see
 ** zis_json_float.c), always marked as a float. */
 static inline void enc_float (Enc *e, lua_Number v) {
@@ -214,7 +233,7 @@ static void newline (Enc *e, int level) {
   e->out += n;
 }
 
-static void enc_value (Enc *e, int idx);
+static ALWAYS_INLINE void enc_value (Enc *e, int idx);
 
 /* Which metatable marks the table at idx: 1 zis.array, 2 zis.object, 0. */
 static int marker (Enc *e, int idx) {
@@ -409,7 +428,7 @@ static void enc_object_sorted (Enc *e, int idx, int marked, Step *step) {
 
 /* A table: a cycle is a table already on the path from the root, found by
 ** scanning the path (short) rather than keeping a set. */
-static void enc_table (Enc *e, int idx) {
+static NOINLINE void enc_table (Enc *e, int idx) {
   lua_State *L = e->L;
   const void *t = lua_topointer(L, idx);
   const Step *s;
@@ -449,7 +468,9 @@ static void enc_table (Enc *e, int idx) {
   e->top = step.parent;
 }
 
-static void enc_value (Enc *e, int idx) {
+/* Inline where a value is written; tables (the only recursion) and
+** errors are calls. */
+static ALWAYS_INLINE void enc_value (Enc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
     case LUA_TNIL: put(e, "null", 4); break;

@@ -81,22 +81,50 @@ static inline uint64_t look8 (const char *s) {
 #include <emmintrin.h>
 #endif
 
-/* The first byte at or after s (before end) that is not PLAIN. */
+#if defined(__SSE2__)
+/* Bit i set: byte i of the 16 at s is not PLAIN (a signed compare with
+** 0x20 flags both the control characters and the bytes >= 0x80). */
+static inline unsigned hits16 (const char *s) {
+  const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+  return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+}
+#endif
+
+/* The first byte at or after s (before end) that is not PLAIN: sixteen
+** bytes at a time where SSE2 is, then byte by byte.  For the decoder,
+** whose strings lie inside a longer text. */
 static inline const char *skip_plain (const char *s, const char *end) {
 #if defined(__SSE2__)
-  /* sixteen bytes at a time: a signed compare with 0x20 flags both the
-  ** control characters and the bytes >= 0x80 */
-  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                space = _mm_set1_epi8(0x20);
   while (end - s >= 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-    int hits = _mm_movemask_epi8(_mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-        _mm_cmplt_epi8(v, space)));
-    if (hits != 0) return s + __builtin_ctz((unsigned)hits);
+    unsigned h = hits16(s);
+    if (h != 0) return s + __builtin_ctz(h);
     s += 16;
   }
 #elif defined(SWAR)
+  while (end - s >= 8) {
+    uint64_t t = look8(s);
+    if (t != 0) return s + (__builtin_ctzll(t) >> 3);
+    s += 8;
+  }
+#endif
+  while (s < end && PLAIN[(unsigned char)*s]) s++;
+  return s;
+}
+
+/* The same for the encoder, which scans each Lua string to its exact end
+** (most are shorter than sixteen bytes): eight at a time after the
+** sixteens. */
+static inline const char *skip_plain_string (const char *s, const char *end) {
+#if defined(__SSE2__)
+  while (end - s >= 16) {
+    unsigned h = hits16(s);
+    if (h != 0) return s + __builtin_ctz(h);
+    s += 16;
+  }
+#endif
+#ifdef SWAR
   while (end - s >= 8) {
     uint64_t t = look8(s);
     if (t != 0) return s + (__builtin_ctzll(t) >> 3);
