@@ -288,6 +288,24 @@ describe("one engine: bounded memory", function()
     c:close()
   end)
 
+  it("large answers of every size in turn come back whole (the client's spare buffer)", function()
+    local c = H.client()
+    local path = REG .. "/" .. I .. "/bundles/big"
+    -- larger and smaller than the kept spare (8 MB), with and without a
+    -- Content-Length, gzipped or not
+    local sizes = { 200000, 3000000, 100000, 9000000, 70000, 2500000, 5000 }
+    for i, n in ipairs(sizes) do
+      local pad = string.rep(string.char(97 + i), n)
+      H.faults{ { path = path, status = 200, body = '{"uuid":"big","pad":"' .. pad .. '"}',
+                  chunked = i % 2 == 0 and 7 or nil } }
+      local b = assert(c:get_bundle(I, "big"))
+      assert.equal(n, #b.pad)
+      assert.equal(pad, b.pad)
+      assert.equal(0, core.engine_stats(c).held)
+    end
+    c:close()
+  end)
+
   it("64 concurrent oversized answers stay within the batch budget", function()
     local uuids = {}
     for i = 1, 64 do uuids[i] = "u" .. i end

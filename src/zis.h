@@ -62,6 +62,8 @@ typedef struct Client {
   int done[ZIS_MAX_SLOTS];     /* FIFO of finished slot indexes */
   int ndone, running;
   int in_use;                  /* slots not free (running or done) */
+  Buf spare;                   /* one large response buffer kept for the next
+                                  large answer (zis_engine.c, SPARE_MAX) */
   lua_Integer next_id;
   char *base_url;              /* "https://host[:port]", no trailing slash */
   char *basic_header;          /* "Authorization: Basic ..." or NULL */
