@@ -75,14 +75,11 @@ local TOOLS = {
 
 -- the baseline of a large GET: the floor's request plus cjson.decode of
 -- the same body (bench/clients/cjson_decode.lua), measured in the same rounds
-local function cjson_decode_time(w, env)
-  local _, out = sh(string.format("%s lua5.4 bench/clients/cjson_decode.lua '%s' %d", env or "", w.url, w.count))
+local function cjson_decode_time(w)
+  local _, out = sh(string.format("lua5.4 bench/clients/cjson_decode.lua '%s' %d", w.url, w.count))
   return tonumber((out:match("^%S+")))
 end
-local function zis_time(w, env)
-  local _, out = sh(string.format("%s lua5.4 bench/clients/zis.lua %s %s %d", env or "", w.key, base, w.count))
-  return tonumber(out)
-end
+
 
 local missing = {}
 for _, t in ipairs(TOOLS) do
@@ -105,17 +102,12 @@ for _, w in ipairs(WORKLOADS) do
   for _, t in ipairs(TOOLS) do times[w.key][t.name] = {} end
 end
 local big_cjson = {}   -- cjson.decode of the large body, per round
-local big_alone = { zis = {}, cjson = {} }   -- the same, each request after a full collection
 for _ = 1, RUNS do
   for _, w in ipairs(WORKLOADS) do
     for _, t in ipairs(TOOLS) do
       if t.present then local xs = times[w.key][t.name]; xs[#xs + 1] = t.run(w) or math.huge end
     end
-    if w.key == "big" then
-      big_cjson[#big_cjson + 1] = cjson_decode_time(w) or math.huge
-      big_alone.zis[#big_alone.zis + 1] = zis_time(w, "BENCH_COLLECTED=1") or math.huge
-      big_alone.cjson[#big_alone.cjson + 1] = cjson_decode_time(w, "BENCH_COLLECTED=1") or math.huge
-    end
+    if w.key == "big" then big_cjson[#big_cjson + 1] = cjson_decode_time(w) or math.huge end
   end
 end
 print(string.format("Per request, median of %d rounds (the tools take turns), responder on loopback " ..
@@ -142,11 +134,6 @@ do
   print(string.format("large GET, in a loop (the collector's work on each answer included): lua-zis %s " ..
                       "against the floor %s + cjson.decode %s = %s: %.2f× (target <= 0.60×: %s)",
                       fmt(zs), fmt(fl), fmt(cj), fmt(fl + cj), ratio, ratio <= 0.60 and "met" or "missed"))
-  local za, ca = median(big_alone.zis), median(big_alone.cjson)
-  ratio = za / (fl + ca)
-  print(string.format("large GET, each after a full collection: lua-zis %s against the floor %s + " ..
-                      "cjson.decode %s = %s: %.2f× (target <= 0.60×: %s)", fmt(za), fmt(fl), fmt(ca),
-                      fmt(fl + ca), ratio, ratio <= 0.60 and "met" or "missed"))
 end
 print("(lua-zis, Python and Node decode the JSON they fetch, as a user would; luasocket too, with")
 print(" lua-cjson, over a new connection each time; the floor and the curl command do not decode)")

@@ -12,19 +12,6 @@ local calls = {
 }
 local f = calls[workload]
 assert(f())  -- warm: the connection is open
-if os.getenv("BENCH_COLLECTED") then
-  -- each request timed alone, after a full collection (so no collector
-  -- work left over from the previous answer lands in it)
-  local total = 0
-  for _ = 1, count do
-    collectgarbage()
-    local t0 = socket.gettime()
-    assert(f())
-    total = total + socket.gettime() - t0
-  end
-  print(total / count)
-  return
-end
 local t0 = socket.gettime()
 for _ = 1, count do assert(f()) end
 print((socket.gettime() - t0) / count)
