@@ -17,8 +17,9 @@
 **         body to on_body in chunks of up to 7 bytes; the slot's fields
 **         must stay terminated within their arrays and Retry-After be -1
 **         or a number of seconds >= 0.  The result table, made as
-**         push_result makes it, becomes an error object in Lua
-**         (core_fuzz.lua: response), whose tostring must be one line.
+**         push_result makes it for a JSON endpoint (a 2xx body decoded
+**         from the buffer), becomes an error object in Lua (core_fuzz.lua:
+**         response), whose tostring must be one line.
 ** A broken promise aborts, so libFuzzer keeps the input.
 **
 ** The Lua VM is not instrumented, so a line hook gives libFuzzer the Lua
@@ -122,10 +123,16 @@ static void response_case (const uint8_t *data, size_t size) {
   }
   else {
     lua_pushinteger(L, status); lua_setfield(L, -2, "status");
-    lua_pushlstring(L, slot.body.data ? slot.body.data : "", slot.body.len);
-    lua_setfield(L, -2, "body");
-    if (slot.reason[0]) SET_FIELD("reason", slot.reason);
-    if (slot.content_type[0]) SET_FIELD("content_type", slot.content_type);
+    if (status >= 200 && status < 300) {  /* a JSON endpoint's answer: decoded from the buffer */
+      if (zis_json_decode_buf(L, slot.body.data, slot.body.len)) lua_setfield(L, -2, "value");
+      else lua_setfield(L, -2, "decode_error");
+    }
+    else {
+      lua_pushlstring(L, slot.body.data ? slot.body.data : "", slot.body.len);
+      lua_setfield(L, -2, "body");
+      if (slot.reason[0]) SET_FIELD("reason", slot.reason);
+      if (slot.content_type[0]) SET_FIELD("content_type", slot.content_type);
+    }
   }
   if (slot.request_id[0]) SET_FIELD("request_id", slot.request_id);
   if (slot.retry_after >= 0) {

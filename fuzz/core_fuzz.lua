@@ -268,11 +268,11 @@ function M.response(r, bytes)
     check_error(errors.transport(st, method, path, r, 1), "errors.transport")
     return
   end
-  check_error(errors.http(row, st, method, path, r, 1 + flags % 3), "errors.http")
-  local v, why = core.decode_json(r.body)
-  if v == nil and why then
-    check_error(errors.decode(method, path, r, 1, why), "errors.decode")
+  if r.status >= 200 and r.status < 300 then
+    if r.value == nil then check_error(errors.decode(method, path, r, 1, r.decode_error), "errors.decode") end
+    return
   end
+  check_error(errors.http(row, st, method, path, r, 1 + flags % 3), "errors.http")
 end
 
 return M

@@ -21,7 +21,7 @@ local endpoints = require "zis.endpoints"
 local submit, wait, set_bearer, now = core.submit, core.wait,
                                                    core.set_bearer, core.now
 local begin_call, end_call, state = core.begin_call, core.end_call, core.state
-local encode, decode, null = core.encode_json, core.decode_json, core.null
+local encode, null = core.encode_json, core.null
 local error, ipairs, pairs, select, setmetatable, tostring, type =
       error, ipairs, pairs, select, setmetatable, tostring, type
 local math_type, random, min, huge = math.type, math.random, math.min, math.huge
@@ -440,6 +440,15 @@ local function event(st, job, r, retry_in)
   if hook then hook(e) end
 end
 
+-- The value of a 2xx answer: true, or the body the engine decoded
+-- (submit's `decode`), or nil and a decode error.
+local function success(row, method, path, attempt, r)
+  if row.returns == "true" then return true end
+  local v = r.value
+  if v == nil then return nil, errors.decode(method, path, r, attempt, r.decode_error) end
+  return v
+end
+
 -- The outcome of a job's last attempt: the value, or nil and an error.
 local function outcome(st, job, r)
   local row = job.row
@@ -448,11 +457,7 @@ local function outcome(st, job, r)
   if status < 200 or status > 299 then
     return nil, errors.http(row, st, job.method, job.path, r, job.attempt)
   end
-  if row.returns == "true" then return true end
-  local v, why = r.value, r.decode_error   -- decoded by the engine (submit's `decode`)
-  if v == nil and not why then v, why = decode(r.body) end
-  if v == nil and why then return nil, errors.decode(job.method, job.path, r, job.attempt, why) end
-  return v
+  return success(row, job.method, job.path, job.attempt, r)
 end
 
 -- How long the engine may block before the loop needs to look again.
@@ -632,16 +637,11 @@ local function call(client, row, path, body)
     local auth = auth_for(st, row.auth)
     if auth ~= "bearer" or not st.token_fn
        or (st.bearer_set and not (st.bearer_expires and now() >= st.bearer_expires)) then
-      local decodes = row.returns == "json"
-      local id = submit(client, row.method, st.base_url .. path, auth, body, not row.idempotent, decodes)
+      local id = submit(client, row.method, st.base_url .. path, auth, body, not row.idempotent,
+                        row.returns == "json")
       local r = wait(client, IDLE_WAIT)
       local status = r and r.status
-      if status and status >= 200 and status < 300 then
-        if not decodes then return true end
-        local v = r.value
-        if v ~= nil then return v end
-        return nil, errors.decode(row.method, path, r, 1, r.decode_error or "empty body")
-      end
+      if status and status >= 200 and status < 300 then return success(row, row.method, path, 1, r) end
       first = { id = id, auth = auth, gen = st.bearer_gen, r = r }
     end
   end
