@@ -191,6 +191,17 @@ describe("zis command", function()
     assert.is_nil(err:find("wrong-fake-token", 1, true))
   end)
 
+  it("--timeout gives up on a slow answer (exit 1); a bad value is refused before any request", function()
+    refused("--timeout 0 integrations", "--timeout: '0' is not a number of seconds from 0.001 to 86400")
+    refused("integrations --timeout soon", "--timeout: 'soon' is not a number of seconds")
+    H.control("POST", "config", { latency = 2 })   -- answered after 2 s: fine without --timeout
+    local code, out, err = zis_cmd("--timeout 0.3 integrations")
+    H.control("POST", "config", { latency = 0 })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("^zis: GET /api/services/zis/registry/integrations: timeout", err)
+  end)
+
   it("validate says what is wrong, with paths, and exits 1", function()
     local bad = os.tmpname()
     local f = io.open(bad, "w")

@@ -152,6 +152,13 @@ function TYPES.seconds(s)
   return nil, "'" .. s .. "' is not a number of seconds"
 end
 
+-- A request timeout: the client's own bounds (zis.new's `timeout`).
+function TYPES.timeout(s)
+  local n = tonumber(s)
+  if n and n >= 0.001 and n <= 86400 then return n end
+  return nil, "'" .. s .. "' is not a number of seconds from 0.001 to 86400"
+end
+
 ---------------------------------------------------------------------------
 -- The context a run function receives
 ---------------------------------------------------------------------------
@@ -173,7 +180,7 @@ function Context:client()
     usage_error("no credentials: set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), " ..
                 "or ZENDESK_OAUTH_TOKEN")
   end
-  local ok, c = pcall(zis.from_env, { debug = self.debug or nil })
+  local ok, c = pcall(zis.from_env, { debug = self.debug or nil, timeout = self.timeout })
   if not ok then usage_error("bad Zendesk settings in the environment: " .. (classify(c))) end
   self._client = c
   return c
@@ -962,6 +969,8 @@ function M.parser(state, only, program)
   add_help(p, state)
   p:flag("--json", "Print JSON (for scripts) instead of tables.")
   p:flag("--debug", "Print each HTTP attempt to stderr (never a credential).")
+  p:option("--timeout", "Give up on a request after SECONDS (default 60).")
+    :argname("SECONDS"):convert(converter({ type = "timeout" }, "--timeout"))
   p:flag("--version", "Print the versions of lua-zis, libcurl and Lua, and exit."):action(function()
     state.version = true
     error("help", 0)   -- stops the parse, as --help does
@@ -1047,8 +1056,8 @@ function M.main(argv, opts)
       usage_error(one_line(result) .. " (see " .. where .. " --help)")
     end
     local spec = chosen(result, state)
-    local ctx = setmetatable({ json = result.json, debug = result.debug, parser = parser,
-                               program = program }, Context)
+    local ctx = setmetatable({ json = result.json, debug = result.debug, timeout = result.timeout,
+                               parser = parser, program = program }, Context)
     local code = spec.run(ctx, result)
     if ctx._client then ctx._client:close() end
     flush_stdout()
