@@ -148,7 +148,7 @@ describe("zis command: ZIS services", function()
     assert.equal(1, #list)
     assert.equal("zendesk:2", list[1].left_object.name)
     refused("links demo --type t", "give --left or --right")
-    refused("links demo --left a", "--type is required")
+    refused("links demo --left a", "missing option '--type'")
   end)
 
   it("webhooks: create prints the credentials once, or writes them to a new 0600 file", function()

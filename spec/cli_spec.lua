@@ -116,6 +116,19 @@ describe("zis command", function()
     assert.equal(0, code)
     assert.matches("complete %-c zis", out)
     assert.matches("uninstall%-stale", out)
+    -- bash offers each of a command's options once
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write((select(2, zis_cmd("completion bash"))))
+    f:close()
+    local p = io.popen("bash -c 'source " .. script .. "; COMP_WORDS=(zis deploy --); COMP_CWORD=2; _zis; " ..
+                       "printf \"%s\\n\" \"${COMPREPLY[@]}\"'")
+    local offered = {}
+    for w in p:read("a"):gmatch("%S+") do offered[w] = (offered[w] or 0) + 1 end
+    p:close()
+    os.remove(script)
+    assert.equal(1, offered["--help"])
+    assert.equal(1, offered["--dry-run"])
   end)
 
   it("runs from an absolute path and through a symlink, with no LUA_PATH", function()

@@ -652,12 +652,11 @@ M.commands = {
                   "('*' is a wildcard), on the integration's own token.",
     args = { INTEGRATION },
     options = {
-      { "--type", "the link type (required)", argname = "T", type = "nonempty" },
+      { "--type", "the link type", argname = "T", type = "nonempty", required = true },
       { "--left", "left object name", argname = "L", type = "nonempty" },
       { "--right", "right object name", argname = "R", type = "nonempty" },
     },
     run = function(ctx, a)
-      if not a.type then usage_error("--type is required") end
       if not a.left and not a.right then usage_error("give --left or --right (or both)") end
       local c <close> = integration_client(ctx, a.integration)
       local list = {}
@@ -870,7 +869,11 @@ M.commands = {
                   "zis completion fish | source, or save the zsh one as _zis on $fpath.",
     args = { { "shell", "bash, zsh or fish", choices = { "bash", "zsh", "fish" } } },
     run = function(ctx, a)
-      out(ctx.parser["get_" .. a.shell .. "_complete"](ctx.parser))
+      local script = ctx.parser["get_" .. a.shell .. "_complete"](ctx.parser)
+      -- argparse's bash script adds each command's -h --help to the global
+      -- ones, which have them already: offered twice after a command
+      if a.shell == "bash" then script = script:gsub('opts="%$opts %-h %-%-help', 'opts="$opts') end
+      out(script)
     end,
   },
 }
@@ -928,6 +931,7 @@ local function add_params(p, spec)
       if o.type then opt:convert(converter(o, o[1])) end
       if o.choices then opt:choices(o.choices) end
       if o.default ~= nil then opt:default(tostring(o.default)) end
+      if o.required then opt:count(1) end  -- shown without brackets in the usage
     end
     opt:target(key_of(o[1]))
   end
