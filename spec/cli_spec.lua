@@ -240,9 +240,17 @@ describe("zis command", function()
     f:write('{"zis_template_version":"1999-01-01","name":"x","resources":{}}')
     f:close()
     code, out = zis_cmd("deploy " .. bad .. " --integration example_integration")
-    os.remove(bad)
     assert.equal(1, code)
     assert.matches("NOT deployed: the bundle is not valid", out)
+    -- it names no integration: its problems are shown, not a usage error
+    H.reset()
+    local err
+    code, out, err = zis_cmd("deploy " .. bad)
+    os.remove(bad)
+    assert.equal(1, code, err)
+    assert.matches("error: zis_template_version: ", out, 1, true)
+    assert.matches("NOT deployed: the bundle is not valid", out)
+    assert.same({}, H.log())
   end)
 end)
 

@@ -472,11 +472,21 @@ M.commands = {
       local bundle = zis.decode_json(text)
       if type(bundle) ~= "table" then fail(a.file .. ": not a JSON bundle") end
       local integration = a.integration or integration_of(bundle)
-      if not integration then usage_error("cannot tell the integration from the bundle: give --integration") end
-      local c = ctx:client()
-      ctx:progress("deploying " .. a.file .. " to " .. integration .. " ...")
-      local report = c:deploy(integration, text, { dry_run = a.dry_run, uninstall_stale = a.uninstall_stale })
-      ctx:progress_done()
+      local report
+      if not integration then
+        -- an invalid bundle often names no integration: its problems are
+        -- the news, reported as deploy reports them (nothing is sent)
+        local valid, problems = zis.validate(bundle)
+        if valid then usage_error("cannot tell the integration from the bundle: give --integration") end
+        report = { ok = false, problems = problems,
+                   steps = { "validate: " .. #problems .. " problem(s); nothing sent" },
+                   summary = "NOT deployed: the bundle is not valid (" .. #problems .. " problem(s))" }
+      else
+        local c = ctx:client()
+        ctx:progress("deploying " .. a.file .. " to " .. integration .. " ...")
+        report = c:deploy(integration, text, { dry_run = a.dry_run, uninstall_stale = a.uninstall_stale })
+        ctx:progress_done()
+      end
       if ctx.json then
         local o = {}
         for k, v in pairs(report) do o[k] = v end
