@@ -45,7 +45,8 @@ static const char dec_refusal = 'd';
 ** same bytes come again.  The strings live in a Lua table (the user value
 ** of the Slot array's userdata), so the pointers in Slot stay valid for
 ** as long as the slot holds them. */
-#define CACHE_SLOTS 2048
+#define CACHE_BITS 11
+#define CACHE_SLOTS (1 << CACHE_BITS)
 #define CACHE_MAXLEN 32
 static const char cache_key = 'c';
 
@@ -89,7 +90,7 @@ static void push_short (Dec *d, const char *s, size_t n) {
     for (i = 0; i < n; i++) a |= (uint64_t)(unsigned char)s[i] << (8 * i);
   }
   h = (unsigned)(((a * UINT64_C(0x9E3779B97F4A7C15)) ^ (b * UINT64_C(0xC2B2AE3D27D4EB4F))
-                  ^ n) >> 53) & (CACHE_SLOTS - 1);
+                  ^ n) >> (64 - CACHE_BITS));
   slot = &d->cache[h];
   if (slot->len == n && slot->a == a && slot->b == b
       && (n <= 16 || same_middle(slot->s, s, n))) {
