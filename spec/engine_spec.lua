@@ -329,6 +329,33 @@ end)
 describe("one engine: what the adversarial review found", function()
   before_each(function() H.fresh(I) end)
 
+  it("an interrupt as a call is marked begun never leaves the client busy", function()
+    local uuid = seed(1)[1]
+    -- lua.c's Ctrl-C hook raises at the next call, return or instruction:
+    -- here at the call of core.begin_call and at its return, for a single
+    -- call and a batch
+    for _, event in ipairs{ "call", "return" } do
+      for _, batch in ipairs{ false, true } do
+        local c = H.client()
+        local ok, err = pcall(function()
+          debug.sethook(function(ev)
+            if ev == event and debug.getinfo(2, "f").func == core.begin_call then
+              debug.sethook()
+              error("interrupted!")
+            end
+          end, event == "call" and "c" or "r")
+          if batch then return c:get_bundles(I, { uuid }) end
+          return c:get_bundle(I, uuid)
+        end)
+        debug.sethook()
+        assert.is_false(ok)
+        assert.matches("interrupted!", tostring(err))
+        assert.truthy(c:get_bundle(I, uuid))   -- not "client is busy"
+        c:close()
+      end
+    end
+  end)
+
   it("a proxy's password never reaches an error", function()
     assert.has_error(function()
       zis.new{ url = H.url, oauth_token = H.oauth, proxy = "foo://user:S3CRET@127.0.0.1:1" }

@@ -204,15 +204,28 @@ static int core_state (lua_State *L) {
   return 1;
 }
 
-/* core.begin_call(client): raises if the client is closed or a call is in
-** progress (a hook or token function calling its own client would have
-** its request mixed into the call that runs it), else marks it busy. */
-static int core_begin_call (lua_State *L) {
+/* The client at 1, if a call may begin on it: raises if it is closed or a
+** call is in progress (a hook or token function calling its own client
+** would have its request mixed into the call that runs it). */
+static Client *callable (lua_State *L) {
   Client *c = zis_check_client(L, 1);
   if (c->busy || c->in_c)  /* in_c: a finalizer run by the engine's own GC */
-    return luaL_error(L, "zis: client is busy: a hook or oauth_token function "
-                         "may not call the client that called it");
-  c->busy = 1;
+    luaL_error(L, "zis: client is busy: a hook or oauth_token function "
+                  "may not call the client that called it");
+  return c;
+}
+
+/* core.check_call(client): raises as begin_call would, changing nothing
+** (so the Lua layer can arm the guard that ends a call before the call
+** is marked: see client.lua). */
+static int core_check_call (lua_State *L) {
+  callable(L);
+  return 0;
+}
+
+/* core.begin_call(client): raises as check_call, else marks it busy. */
+static int core_begin_call (lua_State *L) {
+  callable(L)->busy = 1;
   return 0;
 }
 
@@ -244,6 +257,7 @@ static const luaL_Reg client_meta[] = {
 static const luaL_Reg client_funcs[] = {
   {"new", core_new},
   {"state", core_state},
+  {"check_call", core_check_call},
   {"begin_call", core_begin_call},
   {"end_call", core_end_call},
   {"is_open", core_is_open},

@@ -6,11 +6,12 @@
 -- that must not repeat, hooks and debug lines are the same code for a
 -- single call, a batch item and an iterator's page.
 --
--- Lifetimes: a call is bracketed by core.begin_call (raises if the client
--- is closed or already in a call: a hook calling its own client) and
--- core.end_call, run by a to-be-closed guard however the call ends (a
--- hook's error, an interrupt), which forgets any attempt left and does a
--- close() that user code asked for meanwhile.  User code (hooks, the
+-- Lifetimes: a call is checked by core.check_call (raises if the client
+-- is closed or already in a call: a hook calling its own client), then a
+-- to-be-closed guard is armed, then core.begin_call marks it; the guard
+-- runs core.end_call however the call ends (a hook's error, an
+-- interrupt), which forgets any attempt left and does a close() that
+-- user code asked for meanwhile.  User code (hooks, the
 -- token function) runs only here, between engine calls, never while C
 -- holds anything of Lua's.
 
@@ -20,7 +21,7 @@ local endpoints = require "zis.endpoints"
 
 local submit, wait, set_bearer, now = core.submit, core.wait,
                                                    core.set_bearer, core.now
-local begin_call, end_call, state = core.begin_call, core.end_call, core.state
+local check_call, begin_call, end_call, state = core.check_call, core.begin_call, core.end_call, core.state
 local encode, null = core.encode_json, core.null
 local error, ipairs, pairs, select, setmetatable, tostring, type =
       error, ipairs, pairs, select, setmetatable, tostring, type
@@ -593,28 +594,34 @@ local function guard(client, st)
   return g
 end
 
--- The guard is made with the client (zis.new), so beginning a call
--- allocates nothing between marking the client busy and arming the
--- guard: an out-of-memory error there cannot leave it busy for good.
+-- The guard is made with the client (zis.new), so arming it allocates
+-- nothing.  Ending a call that was not marked yet is harmless.
 function M.make_guard(client, st)
   return setmetatable({}, { __close = function()
-    st.caller = false
     end_call(client)   -- forgets any attempt left, does a deferred close
+    st.caller = false
   end })
 end
 
--- Begins a call.  With a scheduler, a call from a second coroutine while
--- the first one's call waits is refused clearly (begin_call's own message
--- is for a hook calling its own client, from the same coroutine).
+-- May a call begin?  Raises, changing nothing, when the client is closed
+-- or in a call: a hook calling its own client (core.check_call's
+-- message), or, with a scheduler, another coroutine's call waiting on it.
 local running = coroutine.running
-local function begin(client, st)
-  local by, co = st.caller, running()
-  if by and by ~= co then
+local function check_begin(client, st)
+  local by = st.caller
+  if by and by ~= running() then
     error("zis: client is busy: a call from another coroutine is in progress on it; " ..
           "give each coroutine its own client", 0)
   end
+  check_call(client)
+end
+
+-- Marks the call begun, once its guard is armed: an error raised between
+-- any two instructions (lua.c's Ctrl-C hook) then always finds the guard
+-- in place, and the client is never left busy by a call that is gone.
+local function begin(client, st)
   begin_call(client)
-  st.caller = co   -- the key exists from zis.new: no allocation here
+  st.caller = running()   -- the key exists from zis.new: no allocation here
 end
 
 -- A single call's outcome goes on its job: no closure per call.
@@ -630,8 +637,9 @@ local function keep_outcome(job, v, e) job.value, job.err = v, e end
 -- attempt, so the policy stays in one place.
 local function call(client, row, path, body)
   local st = state(client)
-  begin(client, st)
+  check_begin(client, st)
   local _ <close> = guard(client, st)
+  begin(client, st)
   local first
   if not (st.on_request or st.debug or st.waiter) then
     local auth = auth_for(st, row.auth)
@@ -658,8 +666,9 @@ M.call = call
 -- failed) and errors (nil when none failed, else errors[i]).
 function M.batch(client, jobs, concurrency)
   local st = state(client)
-  begin(client, st)
+  check_begin(client, st)
   local _ <close> = guard(client, st)
+  begin(client, st)
   local results, errs = {}, nil
   for i, job in ipairs(jobs) do job.index = i end
   run(client, st, jobs, min(concurrency, #jobs > 0 and #jobs or 1), function(job, v, e)
