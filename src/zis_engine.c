@@ -141,11 +141,13 @@ static size_t on_body (char *p, size_t size, size_t n, void *ud) {
     size_t cap = s->body.cap ? s->body.cap : 16384;
     if (s->body.len == 0) {
       /* the announced length, when there is one, in one allocation rather
-      ** than doublings (a compressed answer's is a start) */
+      ** than doublings (a compressed answer's is a start); at most
+      ** SPARE_MAX up front, so a server announcing gigabytes it never
+      ** sends costs no more than that */
       curl_off_t announced = -1;
       curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
       if (announced > 0 && announced <= c->max_response && (size_t)announced + 1 > cap)
-        cap = (size_t)announced + 1;
+        cap = (size_t)announced + 1 < SPARE_MAX ? (size_t)announced + 1 : SPARE_MAX;
     }
     while (cap < s->body.len + add + 1) cap *= 2;
     if (s->body.len == 0) take_spare(c, s, cap);

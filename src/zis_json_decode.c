@@ -81,11 +81,13 @@ static void push_short (Dec *d, const char *s, size_t n) {
   unsigned h;
   Slot *slot;
   if (n >= 8) { memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8); }
+#ifdef SWAR  /* little-endian: the string's bytes are the load's low ones */
   else if (d->end - s >= 8) {  /* one load, the bytes past n masked off */
     memcpy(&a, s, 8);
     a = n == 0 ? 0 : a & (~UINT64_C(0) >> (64 - 8 * n));
   }
-  else {  /* near the end of the text: the same value, a byte at a time */
+#endif
+  else {  /* elsewhere, or near the end of the text: the same value, a byte at a time */
     size_t i;
     for (i = 0; i < n; i++) a |= (uint64_t)(unsigned char)s[i] << (8 * i);
   }
