@@ -79,9 +79,7 @@ static inline uint64_t look8 (const char *s) {
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#endif
 
-#if defined(__SSE2__)
 /* Bit i set: byte i of the 16 at s is not PLAIN (a signed compare with
 ** 0x20 flags both the control characters and the bytes >= 0x80). */
 static inline unsigned hits16 (const char *s) {
@@ -92,45 +90,54 @@ static inline unsigned hits16 (const char *s) {
 }
 #endif
 
-/* The first byte at or after s (before end) that is not PLAIN: sixteen
-** bytes at a time where SSE2 is, then byte by byte.  For the decoder,
+/* Moves *ps over PLAIN bytes sixteen at a time (where SSE2 is) while
+** sixteen are left; returns 1 when it stopped on a byte that is not. */
+static inline int skip16 (const char **ps, const char *end) {
+#if defined(__SSE2__)
+  const char *s = *ps;
+  for (; end - s >= 16; s += 16) {
+    unsigned h = hits16(s);
+    if (h != 0) { *ps = s + __builtin_ctz(h); return 1; }
+  }
+  *ps = s;
+#else
+  (void)ps; (void)end;
+#endif
+  return 0;
+}
+
+/* The same, eight at a time (little-endian GCC or Clang). */
+static inline int skip8 (const char **ps, const char *end) {
+#ifdef SWAR
+  const char *s = *ps;
+  for (; end - s >= 8; s += 8) {
+    uint64_t t = look8(s);
+    if (t != 0) { *ps = s + (__builtin_ctzll(t) >> 3); return 1; }
+  }
+  *ps = s;
+#else
+  (void)ps; (void)end;
+#endif
+  return 0;
+}
+
+/* The first byte at or after s (before end) that is not PLAIN: wide steps
+** (sixteens, or eights without SSE2), then byte by byte.  For the decoder,
 ** whose strings lie inside a longer text. */
 static inline const char *skip_plain (const char *s, const char *end) {
 #if defined(__SSE2__)
-  while (end - s >= 16) {
-    unsigned h = hits16(s);
-    if (h != 0) return s + __builtin_ctz(h);
-    s += 16;
-  }
-#elif defined(SWAR)
-  while (end - s >= 8) {
-    uint64_t t = look8(s);
-    if (t != 0) return s + (__builtin_ctzll(t) >> 3);
-    s += 8;
-  }
+  if (skip16(&s, end)) return s;
+#else
+  if (skip8(&s, end)) return s;
 #endif
   while (s < end && PLAIN[(unsigned char)*s]) s++;
   return s;
 }
 
 /* The same for the encoder, which scans each Lua string to its exact end
-** (most are shorter than sixteen bytes): eight at a time after the
-** sixteens. */
+** (most are shorter than sixteen bytes): eights after the sixteens. */
 static inline const char *skip_plain_string (const char *s, const char *end) {
-#if defined(__SSE2__)
-  while (end - s >= 16) {
-    unsigned h = hits16(s);
-    if (h != 0) return s + __builtin_ctz(h);
-    s += 16;
-  }
-#endif
-#ifdef SWAR
-  while (end - s >= 8) {
-    uint64_t t = look8(s);
-    if (t != 0) return s + (__builtin_ctzll(t) >> 3);
-    s += 8;
-  }
-#endif
+  if (skip16(&s, end) || skip8(&s, end)) return s;
   while (s < end && PLAIN[(unsigned char)*s]) s++;
   return s;
 }
