@@ -427,6 +427,16 @@ end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
+-- Writes text to path (a failed write or close is a failure too).
+local function write_file(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  local wok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not wok or not cok then return nil, path .. ": " .. tostring(werr or cerr) end
+  return true
+end
+
 -- Writes text to path, created with mode 0600 (umask 077, then chmod in
 -- case it existed) before a byte of it is written; a missing folder is
 -- made with mode 0700.
@@ -436,12 +446,7 @@ local function write_private(path, text)
   local ok = os.execute("umask 077 && " .. mkdir ..
                         ": > " .. shell_quote(path) .. " && chmod 600 " .. shell_quote(path))
   if not ok then return nil, "cannot create " .. path end
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  local wok, werr = f:write(text)
-  local cok, cerr = f:close()
-  if not wok or not cok then return nil, path .. ": " .. tostring(werr or cerr) end
-  return true
+  return write_file(path, text)
 end
 M.write_private = write_private
 
@@ -603,14 +608,6 @@ function M.import(client, integration, dir, opts)
   if not os.execute("mkdir -p -- " .. shell_quote(dir .. "/bundles") .. " 2>/dev/null") then
     return nil, "cannot create " .. dir .. "/bundles"
   end
-  local function write(path, text)
-    local f, err = io.open(path, "wb")
-    if not f then return nil, err end
-    local wok, werr = f:write(text)
-    local cok, cerr = f:close()
-    if not wok or not cok then return nil, path .. ": " .. tostring(werr or cerr) end
-    return true
-  end
   local m = { integration = integration }
   if live.description and live.description ~= "" then m.description = live.description end
   local report = { bundles = array{}, env = array{} }
@@ -623,7 +620,7 @@ function M.import(client, integration, dir, opts)
       if k ~= "uuid" and k ~= "zendesk_account_id" and k ~= "integration" then out[k] = v end
     end
     local file = "bundles/" .. name:gsub("[^%w_%-%.]", "_") .. ".json"
-    local wok, werr = write(dir .. "/" .. file, zis.pretty_json(out))
+    local wok, werr = write_file(dir .. "/" .. file, zis.pretty_json(out))
     if not wok then return nil, werr end
     m.bundles[#m.bundles + 1] = file
     report.bundles[#report.bundles + 1] = dir .. "/" .. file
@@ -667,7 +664,7 @@ function M.import(client, integration, dir, opts)
     m.inbound_webhooks[#m.inbound_webhooks + 1] = { source_system = w.source_system, event_type = w.event_type }
   end
   report.manifest = dir .. "/manifest.json"
-  local wok, werr = write(report.manifest, zis.pretty_json(m))
+  local wok, werr = write_file(report.manifest, zis.pretty_json(m))
   if not wok then return nil, werr end
   return report
 end
