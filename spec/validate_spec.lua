@@ -331,8 +331,8 @@ describe("zis.validate and one integration per bundle", function()
     b.resources.redact_flow.properties.definition.States.EachAttachment.Iterator.States.Redact.ActionName =
       "zis:elsewhere:action:redact_attachment"
     local _, found = zis.validate.integration_of(b)
-    assert.same({ "resources.redact_flow.properties.definition.States.EachAttachment.Iterator.States.Redact.ActionName" },
-                paths(found))
+    assert.same({ "resources.redact_flow.properties.definition.States.EachAttachment" ..
+                  ".Iterator.States.Redact.ActionName" }, paths(found))
   end)
 
   it("is nil, with no conflict, for a bundle that names no integration", function()
