@@ -53,7 +53,7 @@ describe("zis.validate", function()
         b.resources.example_flow.properties.definition.States.Tag.Next = nil
       end, FLOW .. ".States.Tag" },
     { "job spec flow_name", function(b)
-        b.resources.on_ticket_created.properties.flow_name = "zis:example_integration:flow:other"
+        b.resources.on_ticket_created.properties.flow_name = "example_flow"
       end, "resources.on_ticket_created.properties.flow_name" },
     { "ActionName", function(b)
         b.resources.example_flow.properties.definition.States.Tag.ActionName = "zis:example_integration:action:none"
@@ -90,6 +90,14 @@ describe("zis.validate", function()
       for _, p in ipairs(problems) do assert.is_string(p.message) assert.truthy(#p.message > 10) end
     end)
   end
+
+  it("warns, without failing, about a job spec flow_name naming a flow of another bundle", function()
+    local b = example()
+    b.resources.on_ticket_created.properties.flow_name = "zis:example_integration:flow:other"
+    local ok, problems = zis.validate(b)
+    assert.is_true(ok)
+    assert.same({ "resources.on_ticket_created.properties.flow_name" }, paths(problems, "warning"))
+  end)
 
   it("accepts references to zis:common built-ins", function()
     local b = example()
@@ -137,6 +145,30 @@ describe("client:deploy", function()
     assert.is_true(r.ok, r.summary)
     assert.is_false(r.created)
     assert.same({ "on_ticket_created" }, r.installed)
+  end)
+
+  it("works out a bundle's integration as zis.validate does", function()
+    local deploy = require "zis.deploy"
+    assert.equal(zis.validate.integration_of, deploy.integration_of)
+    assert.equal(I, (deploy.integration_of(EXAMPLE)))
+    assert.equal(I, (deploy.integration_of(example())))
+  end)
+
+  it("refuses, in a dry run too, a bundle naming two integrations, at validate's path and words", function()
+    local b = example()
+    b.resources.second_job = { type = "ZIS::JobSpec", properties = { name = "second_job",
+      event_source = "support", event_type = "ticket.CommentAdded", flow_name = "zis:other_one:flow:example_flow" } }
+    local ok, problems = zis.validate(b)
+    assert.is_false(ok)
+    assert.same({ "resources.second_job.properties.flow_name" }, paths(problems))
+    local integration, conflicts = require("zis.deploy").integration_of(b)
+    assert.equal(I, integration)
+    assert.same(problems, conflicts)
+    local r = H.client():deploy(integration, b, { dry_run = true })
+    assert.is_false(r.ok)
+    assert.same(problems, r.problems)
+    assert.matches("not valid", r.summary)
+    assert.equal(0, H.stats().requests)
   end)
 
   it("validates first and sends nothing for an invalid bundle", function()

@@ -225,7 +225,15 @@ local function deploy(client, integration, bundle, opts)
   return report
 end
 
+-- The integration a bundle is for, from its references, and the fields
+-- that name another one: zis.validate's own function, so that what deploy
+-- deploys to, and what validate (run by deploy with that integration)
+-- blames, can never disagree.  integration_of(bundle) -> integration or
+-- nil, conflicts ({severity, path, message}, as validate reports them).
+local integration_of = validate.integration_of
+
 -- client:deploy is this table's __call (a tail call: error levels are the
--- caller's); its pieces serve zis.plan too.
-return setmetatable({ job_spec_names = job_spec_names, short_name = short_name },
+-- caller's); its pieces serve zis.plan and the command line too.
+return setmetatable({ job_spec_names = job_spec_names, short_name = short_name,
+                      integration_of = integration_of },
                     { __call = function(_, ...) return deploy(...) end })
