@@ -145,7 +145,7 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bench bin/zis-mock bin/zis tools/check-mermaid.lua
+	luacheck lua spec examples bench bin/zis tools/check-mermaid.lua
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 # The README's picture of the example bundle (spec/graph_spec.lua checks
@@ -168,11 +168,10 @@ install: all
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/loop
 	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
-	install -m 0755 bin/zis-mock $(DESTDIR)$(BINDIR)/zis-mock
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis-mock $(DESTDIR)$(BINDIR)/zis
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))

@@ -62,6 +62,6 @@ build = {
     },
   },
   install = {
-    bin = { ["zis"] = "bin/zis", ["zis-mock"] = "bin/zis-mock" },
+    bin = { ["zis"] = "bin/zis" },
   },
 }

@@ -22,38 +22,41 @@ describe("credentials", function()
     assert.equal(PASSWORD_AUTH, H.last().headers.authorization)
   end)
 
-  it("OAuth: Bearer token, used everywhere when it is the only kind", function()
-    local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
+  it("OAuth alone: a bound token is sent as Bearer on its integration's registry calls", function()
+    local bound = "Bearer " .. H.bound_token("demo")
+    local c = zis.new{ url = H.url, oauth_token = bound:sub(8), retries = 0 }
     assert.truthy(c:list_bundles("demo"))
-    assert.equal(BEARER, H.last().headers.authorization)
-    -- listing integrations is basic auth only: refused, and reported plainly
-    local ok, err = c:list_integrations()
+    assert.equal(bound, H.last().headers.authorization)
+    -- the registry refuses a token bound to no integration, and says so
+    local c2 = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
+    local ok, err = c2:list_bundles("demo")
     assert.is_nil(ok)
     assert.equal(BEARER, H.last().headers.authorization)
     assert.equal(401, err.status)
-    assert.equal("OAuth being disabled for this API request", err.detail)
+    assert.equal("Authorization failed due to integration mismatch", err.detail)
+    assert.matches("for_integration", err.hint)
   end)
 
-  it("OAuth alone: creating an integration is refused the same way", function()
+  it("an admin's OAuth token lists and creates integrations", function()
     local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
-    local ok, err = c:create_integration("second")
-    assert.is_nil(ok)
+    assert.truthy(c:list_integrations())
     assert.equal(BEARER, H.last().headers.authorization)
-    assert.equal(401, err.status)
-    assert.equal("OAuth being disabled for this API request", err.detail)
+    assert.truthy(c:create_integration("second"))
+    assert.equal(BEARER, H.last().headers.authorization)
   end)
 
-  it("OAuth alone: a bundle upload is refused, and the error says why", function()
+  it("OAuth alone: a bundle upload is refused, and the error says why and until when", function()
     local c = zis.new{ url = H.url, oauth_token = H.oauth, retries = 0 }
     local ok, err = c:upload_bundle("demo", H.bundle("demo", "b"))
     assert.is_nil(ok)
     assert.equal(401, err.status)
     assert.equal("OAuth being disabled for this API request", err.detail)
-    assert.matches("basic auth only", err.hint)
-    assert.matches("basic auth only", tostring(err))
+    assert.matches("refuses OAuth tokens on bundle upload", err.hint)
+    assert.matches("2027%-04%-30", tostring(err))
+    assert.matches("2026%-10%-27", tostring(err))
   end)
 
-  it("both kinds: basic for the basic-only endpoints, OAuth for the rest", function()
+  it("basic and an unbound token: basic on the registry, the token never sent there", function()
     local c = H.client{ oauth_token = H.oauth }
     local seen = {}
     local function call(name, ...)
@@ -72,8 +75,8 @@ describe("credentials", function()
     call("delete_bundle", "demo", uuid)
     assert.same({
       list_integrations = TOKEN_AUTH, create_integration = TOKEN_AUTH, upload_bundle = TOKEN_AUTH,
-      list_bundles = BEARER, get_bundle = BEARER, list_job_specs = BEARER,
-      install_job_spec = BEARER, uninstall_job_spec = BEARER, delete_bundle = BEARER,
+      list_bundles = TOKEN_AUTH, get_bundle = TOKEN_AUTH, list_job_specs = TOKEN_AUTH,
+      install_job_spec = TOKEN_AUTH, uninstall_job_spec = TOKEN_AUTH, delete_bundle = TOKEN_AUTH,
     }, seen)
   end)
 
@@ -85,13 +88,13 @@ describe("credentials", function()
     end }
     assert.equal(0, calls)  -- lazily, at the first request
     H.control("POST", "config", { oauth_tokens = { "fake-oauth-v1" } })
-    assert.truthy(c:list_bundles("demo"))
-    assert.truthy(c:list_bundles("demo"))
+    assert.truthy(c:list_integrations())
+    assert.truthy(c:list_integrations())
     assert.equal(1, calls)
     -- the token expires: one 401, one refresh, success
     H.control("POST", "config", { oauth_tokens = { "fake-oauth-v2" } })
     local n = #H.log()
-    assert.truthy(c:list_bundles("demo"))
+    assert.truthy(c:list_integrations())
     assert.equal(2, calls)
     local log = H.log()
     assert.equal(n + 2, #log)

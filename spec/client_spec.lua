@@ -99,7 +99,7 @@ describe("zis.from_env", function()
       "zis.from_env: no Zendesk host: set ZENDESK_URL (or ZENDESK_SUBDOMAIN), or pass url")
     assert.has_error(function() zis.from_env(nil, function(n) return n == "ZENDESK_URL" and H.url or nil end) end,
       "zis.from_env: no credentials: set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), " ..
-      "or ZENDESK_OAUTH_TOKEN")
+      "ZENDESK_OAUTH_TOKEN, or ZENDESK_OAUTH_CLIENT_ID with ZENDESK_OAUTH_CLIENT_SECRET")
   end)
 end)
 

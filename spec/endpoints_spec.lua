@@ -282,10 +282,14 @@ describe("endpoints", function()
                   "get_bundle", "delete_bundle", "list_job_specs", "install_job_spec",
                   "uninstall_job_spec",
                   "list_configs", "create_config", "replace_config", "merge_config", "delete_config",
-                  "list_connections", "create_connection", "get_connection", "update_connection",
+                  "list_connections", "create_connection", "update_connection",
                   "delete_connection", "list_oauth_clients", "create_oauth_client",
-                  "update_oauth_client", "start_oauth_flow",
+                  "get_oauth_client", "update_oauth_client", "delete_oauth_client", "start_oauth_flow",
                   "list_links", "create_link", "update_link", "delete_link",
-                  "create_inbound_webhook", "get_inbound_webhook" }, names)
+                  "create_inbound_webhook", "get_inbound_webhook", "list_inbound_webhooks",
+                  "delete_inbound_webhook" }, names)
+    -- the composite methods read more than one row
+    assert.is_function(c.get_connection)
+    assert.is_function(c.finish_oauth_flow)
   end)
 end)

@@ -68,7 +68,8 @@ describe("one engine: single calls and batches behave the same", function()
 
   it("a 401 refreshes a token from the oauth_token function once, in both", function()
     local calls = 0
-    local fn = function() calls = calls + 1 return H.oauth end
+    local bound = H.bound_token(I)   -- Zendesk takes only a bound token here
+    local fn = function() calls = calls + 1 return bound end
     local s, b = both({ token = false, email = false, oauth_token = fn }, function()
       return { { path = path(), status = 401, body = '{"error":"invalid_token"}' } }
     end, get, batch)
@@ -422,9 +423,10 @@ describe("one engine: retries, redirects and token refreshes counted apart", fun
 
   it("a batch that meets an expired token asks for a new one once, not once per item", function()
     local calls = 0
+    local bound = H.bound_token(I)
     local c = zis.new{ url = H.url, retries = 0, oauth_token = function()
       calls = calls + 1
-      return H.oauth
+      return bound
     end }
     local faults = {}
     for i = 1, 6 do faults[i] = { path = REG .. "/" .. I .. "/bundles/" .. uuids[i], status = 401,

@@ -199,9 +199,10 @@ describe("user code inside a call", function()
 
   it("an oauth_token function that raises leaves the client usable", function()
     local fail = true
+    local bound = H.bound_token("demo")
     local c = zis.new{ url = H.url, retries = 0, oauth_token = function()
       if fail then error("vault sealed", 0) end
-      return H.oauth
+      return bound
     end }
     assert.has_error(function() c:list_bundles("demo") end, "vault sealed")
     fail = false

@@ -17,7 +17,7 @@ local function start_registry()
   -- $PPID, in the shell os.execute starts, is this Lua process
   assert(os.execute(string.format(
     "cd %q && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/?.so;;' " ..
-    "lua5.4 -e 'require\"zis.mock\".main()' -- --port 0 --port-file %s/port --quiet " ..
+    "lua5.4 bin/zis mock --port 0 --port-file %s/port --quiet " ..
     ">/dev/null 2>&1 & m=$!; (while kill -0 $PPID 2>/dev/null; do sleep 0.5; done; kill $m; rm -rf %s) " ..
     ">/dev/null 2>&1 &", root, root, root, root, dir, dir)))
   for _ = 1, 100 do
@@ -122,6 +122,19 @@ function H.bundle(integration, name, job_specs)
   return { zis_template_version = "2019-10-14", name = name,
            description = "bundle " .. name, resources = resources }
 end
+
+-- A token bound to `integration` (minted as an admin, as
+-- for_integration does): what Zendesk takes on that integration's
+-- registry and services calls, and nowhere else.
+function H.bound_token(integration)
+  local c = H.client()
+  local t = assert(c:integration_token(integration or "demo"))
+  c:close()
+  return t.token
+end
+
+-- The admin's own OAuth client, as the local registry knows it.
+H.oauth_client = { id = "fake-admin-client", secret = "fake-admin-client-secret" }
 
 -- A fresh registry holding one integration.
 function H.fresh(integration)

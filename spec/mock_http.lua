@@ -11,6 +11,7 @@ local host, port = H.url:match("^http://([^:/]+):(%d+)$")
 port = tonumber(port)
 
 R.BASIC = "Basic " .. mime.b64(H.email .. "/token:" .. H.token)
+R.PASSWORD = "Basic " .. mime.b64(H.email .. ":" .. H.password)
 
 -- Undoes chunked transfer coding; returns the body and the number of
 -- data chunks, or raises on a malformed stream.

@@ -60,10 +60,13 @@ describe("local registry: the integration's own token", function()
     assert.equal(R.BASIC, seen.headers.authorization)
   end)
 
-  it("refuses to mint without basic credentials, for an unknown client, or with no scopes", function()
+  it("refuses to mint without an admin's credentials, for an unknown client, or with no scopes", function()
     local id = R.request("GET", "/api/v2/oauth/clients").json.clients[1].id
     local good = { token = { client_id = id, scopes = core.array{ "read" } } }
+    -- an admin's own OAuth token mints (docs/zendesk-api.md); a bound one does not
     local res = R.request("POST", "/api/v2/oauth/tokens", { body = good, auth = "Bearer " .. H.oauth })
+    assert.equal(201, res.status)
+    res = R.zis("POST", "/api/v2/oauth/tokens", R.mint("demo"), { body = good })
     assert.equal(401, res.status)
     res = R.request("POST", "/api/v2/oauth/tokens", { body = good, auth = false })
     assert.equal(401, res.status)
@@ -82,9 +85,12 @@ describe("local registry: the integration's own token", function()
   it("every services call takes a token minted for that same integration", function()
     local mine = R.mint("demo")
     local theirs = R.mint("other")
-    local path = CONFIGS .. "?filter[scope]=*"
+    local path = CONN .. "/all"
     assert.equal(200, R.zis("GET", path, mine).status)
-    refused(R.request("GET", path), 401, "1001",
+    -- an API token: 403 (docs/zendesk-api.md); a password: 401
+    refused(R.request("GET", path), 403, "1002",
+            "API token is not supported for this API request", "Forbidden")
+    refused(R.request("GET", path, { auth = R.PASSWORD }), 401, "1001",
             "Basic authentication is not allowed for this API request", "Unauthorized")
     refused(R.request("GET", path, { auth = "Bearer " .. H.oauth }), 401, "1001",
             "Authorization failed due to integration mismatch", "Unauthorized")
@@ -113,10 +119,10 @@ describe("local registry: the integration's own token", function()
   it("expires tokens from the control API, and a fresh one works again", function()
     local mine = R.mint("demo")
     local other = R.mint("other")
-    local path = CONFIGS .. "?filter[scope]=*"
+    local path = CONN .. "/all"
     assert.same({ expired = 1 }, H.control("POST", "tokens/expire", { integration = "demo" }))
     refused(R.zis("GET", path, mine), 401, "1001", "Couldn't authenticate you", "Unauthorized")
-    assert.equal(200, R.zis("GET", ZIS .. "/integrations/other/configs?filter[scope]=*", other).status)
+    assert.equal(200, R.zis("GET", ZIS .. "/integrations/other/connections/all", other).status)
     assert.equal(200, R.zis("GET", path, R.mint("demo")).status)
     assert.same({ expired = 2 }, H.control("POST", "tokens/expire", {}))
   end)
@@ -124,10 +130,10 @@ describe("local registry: the integration's own token", function()
   it("a token expires on its own after token_ttl seconds", function()
     H.control("POST", "config", { token_ttl = 1 })
     local tok, rec = R.mint("demo")
-    assert.equal(200, R.zis("GET", CONFIGS .. "?filter[scope]=*", tok).status)
+    assert.equal(200, R.zis("GET", CONN .. "/all", tok).status)
     assert.is_string(rec.expires_at)
     require("socket").sleep(1.1)
-    assert.equal(401, R.zis("GET", CONFIGS .. "?filter[scope]=*", tok).status)
+    assert.equal(401, R.zis("GET", CONN .. "/all", tok).status)
   end)
 end)
 
@@ -177,7 +183,8 @@ describe("local registry: configs", function()
     assert.equal(1, #res.json.configs)
     assert.equal("acme_3", res.json.configs[1].scope)
     assert.is_false(res.json.meta.has_more)
-    assert.equal(0, #R.zis("GET", CONFIGS .. "?filter[scope]=nothing*", tok).json.configs)
+    -- nothing matches: 404, as Zendesk answers (docs/zendesk-api.md)
+    missing(R.zis("GET", CONFIGS .. "?filter[scope]=nothing*", tok), "no configs match scope nothing*")
     assert.equal(400, R.zis("GET", CONFIGS .. "?filter[scope]=*&page[size]=0", tok).status)
   end)
 
@@ -243,9 +250,9 @@ describe("local registry: connections", function()
     assert.is_false(all.json.meta.has_more)
     local one = R.zis("GET", CONN .. "/api_key/acme_key", tok)
     assert.equal("*****", one.json.api_key.api_key)
-    local by_name = R.zis("GET", ZIS .. "/connections/demo?name=acme_basic", tok)
-    assert.equal("basic_auth", by_name.json.connection.type)
-    assert.equal("*****", by_name.json.connection.password)
+    -- the legacy read answers OAuth connections only
+    missing(R.zis("GET", ZIS .. "/connections/demo?name=acme_basic", tok),
+            "OAuth connection acme_basic not found")
     -- the secret went over the wire once, in the create request
     local log = H.log()
     local sent = 0
@@ -255,15 +262,15 @@ describe("local registry: connections", function()
 
   it("pages connections/all across types by name", function()
     for i = 1, 3 do
-      create("bearer_token", { name = "b" .. i, token = "t", allowed_domain = "a.example" })
+      create("bearer_token", { name = "bee" .. i, token = "t", allowed_domain = "a.example" })
     end
-    create("api_key", { name = "k1", api_key = "t", header_name = "X-Key", allowed_domain = "a.example" })
+    create("api_key", { name = "key1", api_key = "t", header_name = "X-Key", allowed_domain = "a.example" })
     local res = R.zis("GET", CONN .. "/all?page[size]=3", tok)
     assert.equal(3, #res.json.bearer_token)
     assert.equal(0, #res.json.api_key)
     assert.is_true(res.json.meta.has_more)
-    assert.equal("b3", res.json.meta.after)
-    res = R.zis("GET", CONN .. "/all?page[size]=3&page[after]=b3", tok)
+    assert.equal("bee3", res.json.meta.after)
+    res = R.zis("GET", CONN .. "/all?page[size]=3&page[after]=bee3", tok)
     assert.equal(1, #res.json.api_key)
     assert.is_false(res.json.meta.has_more)
     assert.equal(400, R.zis("GET", CONN .. "/all?page[size]=101", tok).status)
@@ -296,9 +303,16 @@ describe("local registry: connections", function()
 
   it("validates fields, allowed_domain and API-key header names", function()
     local function bearer(domain)
-      return create("bearer_token", { name = "c", token = "t", allowed_domain = domain })
+      return create("bearer_token", { name = "conn", token = "t", allowed_domain = domain })
     end
-    invalid(create("bearer_token", { name = "c", allowed_domain = "a.example" }), "token is required")
+    invalid(create("bearer_token", { name = "conn", allowed_domain = "a.example" }), "token is required")
+    -- names: 3 to 64 of letters, digits, _ and -; "zendesk" for OAuth only
+    for _, n in ipairs{ "ab", string.rep("a", 65), "a b" } do
+      invalid(create("bearer_token", { name = n, token = "t", allowed_domain = "a.example" }),
+              "name must be 3 to 64 letters, digits, hyphens or underscores")
+    end
+    invalid(create("bearer_token", { name = "zendesk", token = "t", allowed_domain = "a.example" }),
+            "name zendesk is reserved for OAuth connections")
     invalid(create("bearer_token", { token = "t", allowed_domain = "a.example" }), "name is required")
     invalid(bearer(nil), "allowed_domain is required")
     invalid(bearer("http://a.example"), "allowed_domain must use https")
@@ -311,8 +325,11 @@ describe("local registry: connections", function()
     invalid(bearer("-a.example"), "allowed_domain labels must be 1 to 63 letters, digits or hyphens")
     invalid(bearer("*.com"), "allowed_domain wildcard must not cover a public suffix")
     assert.equal(201, bearer(string.rep("a", 63) .. ".example").status)
+    local n = 0
     local function key(header)
-      return create("api_key", { name = "k", api_key = "x", header_name = header, allowed_domain = "a.example" })
+      n = n + 1
+      return create("api_key", { name = "key" .. n, api_key = "x", header_name = header,
+                                 allowed_domain = "a.example" })
     end
     for _, h in ipairs{ "Host", "cookie", "User-Agent", "Authorization", "X-Zis-Thing", "x-amz-date",
                         "X-Forwarded-For" } do
@@ -336,21 +353,23 @@ describe("local registry: OAuth clients and flows", function()
     tok = R.mint("demo")
   end)
 
-  it("creates, lists, PATCHes; PUT answers 405", function()
+  it("creates, lists (as clients), shows, PATCHes, deletes; PUT answers 405", function()
     local res = R.zis("POST", CLIENTS, tok, { body = CLIENT })
     assert.equal(201, res.status)
     local uuid = res.json.uuid
     assert.is_string(uuid)
     local list = R.zis("GET", CLIENTS, tok)
     assert.equal(200, list.status)
-    assert.equal("acme", list.json.oauth_clients[1].name)
-    assert.equal("*****", list.json.oauth_clients[1].client_secret)
-    assert.equal(uuid, list.json.oauth_clients[1].uuid)
+    assert.is_nil(list.json.oauth_clients)
+    assert.equal("acme", list.json.clients[1].name)
+    assert.equal("*****", list.json.clients[1].client_secret)
+    assert.equal(uuid, list.json.clients[1].uuid)
+    assert.equal("acme", R.zis("GET", CLIENTS .. "/" .. uuid, tok).json.oauth_client.name)
     res = R.zis("PATCH", CLIENTS .. "/" .. uuid, tok, { body = { default_scopes = "read write" } })
     assert.equal(200, res.status)
     assert.equal("read write", res.json.oauth_client.default_scopes)
     refused(R.zis("PUT", CLIENTS .. "/" .. uuid, tok, { body = CLIENT }), 405, "1010",
-            "use PATCH to update an OAuth client", "Method Not Allowed")
+            "PUT is not allowed on " .. CLIENTS .. "/" .. uuid, "Method Not Allowed")
     missing(R.zis("PATCH", CLIENTS .. "/nope", tok, { body = {} }), "OAuth client nope not found")
     refused(R.zis("POST", CLIENTS, tok, { body = CLIENT }), 409, "1010",
             "an OAuth client named acme already exists", "Conflict")
@@ -360,32 +379,66 @@ describe("local registry: OAuth clients and flows", function()
     bad.name, bad.grant_type = "y", "password"
     invalid(R.zis("POST", CLIENTS, tok, { body = bad }),
             "grant_type must be authorization_code or client_credentials")
+    -- grant_type is optional: authorization_code
+    bad.name, bad.grant_type = "z", nil
+    local made = R.zis("POST", CLIENTS, tok, { body = bad })
+    assert.equal(201, made.status)
+    assert.equal("authorization_code", R.zis("GET", CLIENTS .. "/" .. made.json.uuid, tok).json.oauth_client.grant_type)
+    assert.equal(204, R.zis("DELETE", CLIENTS .. "/" .. uuid, tok).status)
+    missing(R.zis("GET", CLIENTS .. "/" .. uuid, tok), "OAuth client " .. uuid .. " not found")
   end)
 
-  it("starts a flow ({redirect_url}); following it makes the OAuth connection", function()
+  it("starts a flow: authorization_code sends the admin to the provider", function()
     R.zis("POST", CLIENTS, tok, { body = CLIENT })
     local res = R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok,
                       { body = { name = "acme_oauth", oauth_client_name = "acme", grant_type = "authorization_code",
                                  allow_offline_access = true, permission_scopes = "read" } })
     assert.equal(200, res.status)
+    assert.matches("^https://acme.example/authorize%?", res.json.redirect_url)
+    assert.is_string(res.json.flow_token)
+  end)
+
+  it("client_credentials: a GET of access_codes with the integration's token makes the connection", function()
+    local cc = {}
+    for k, v in pairs(CLIENT) do cc[k] = v end
+    cc.grant_type = "client_credentials"
+    assert(H.client():create_integration("other"))
+    R.zis("POST", CLIENTS, tok, { body = cc })
+    local res = R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok,
+                      { body = { name = "acme_oauth", oauth_client_name = "acme" } })
+    assert.equal(200, res.status)
     local url = res.json.redirect_url
-    assert.matches("verification_code=", url)
+    invalid(R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok,
+                  { body = { name = "x", oauth_client_name = "acme" } }),
+            "name must be 3 to 64 letters, digits, hyphens or underscores")
     local target = url:match("^https?://[^/]+(/.*)$")
-    assert.equal(200, R.zis("GET", target, tok).status)
+    assert.matches("^" .. ZIS:gsub("%p", "%%%0") .. "/connections/oauth/access_codes/demo%?verification_code=", target)
+    -- another integration's token cannot finish it
+    refused(R.zis("GET", target, R.mint("other")), 401, "1001",
+            "Authorization failed due to integration mismatch", "Unauthorized")
+    local done = R.zis("GET", target, tok)
+    assert.equal(200, done.status)
+    assert.equal("acme_oauth", done.json.name)
+    -- listings carry the live tokens (the reference's example does)
     local all = R.zis("GET", CONN .. "/all", tok)
     assert.equal(1, #all.json.oauth)
     assert.equal("acme_oauth", all.json.oauth[1].name)
-    assert.equal("*****", all.json.oauth[1].access_token)
+    assert.matches("^fake%-provider%-access%-", all.json.oauth[1].access_token)
+    assert.matches("^fake%-provider%-refresh%-", all.json.oauth[1].refresh_token)
+    -- the legacy read: unwrapped, by name or uuid
     local one = R.zis("GET", ZIS .. "/connections/demo?name=acme_oauth", tok)
     assert.equal(200, one.status)
-    assert.equal("oauth", one.json.connection.type)
-    assert.is_string(one.json.connection.token_expiry)
+    assert.is_nil(one.json.connection)
+    assert.equal("acme_oauth", one.json.name)
+    assert.is_string(one.json.token_expiry)
+    assert.is_string(one.json.access_token)
+    assert.equal("acme_oauth", R.zis("GET", ZIS .. "/connections/demo?uuid=" .. one.json.uuid, tok).json.name)
     missing(R.zis("GET", target, tok), "verification code not found")
-    missing(R.zis("GET", ZIS .. "/connections/demo?name=nope", tok), "connection nope not found")
-    invalid(R.zis("GET", ZIS .. "/connections/demo", tok), "name is required")
+    missing(R.zis("GET", ZIS .. "/connections/demo?name=nope", tok), "OAuth connection nope not found")
+    invalid(R.zis("GET", ZIS .. "/connections/demo", tok), "name or uuid is required")
     missing(R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok,
-                  { body = { name = "x", oauth_client_name = "nope" } }), "OAuth client not found")
-    invalid(R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok, { body = { name = "x" } }),
+                  { body = { name = "xyz", oauth_client_name = "nope" } }), "OAuth client not found")
+    invalid(R.zis("POST", ZIS .. "/connections/oauth/start/demo", tok, { body = { name = "xyz" } }),
             "oauth_client_name or oauth_client_uuid is required")
   end)
 end)
@@ -472,7 +525,9 @@ describe("local registry: inbound webhooks", function()
     assert.is_string(w.username)
     assert.is_string(w.password)
     assert.matches("/api/services/zis/inbound_webhooks/generic/ingest/", w.path)
-    assert.equal(w.uuid, w.id)
+    assert.not_equal(w.uuid, w.id)   -- a ULID, not the uuid
+    assert.matches("^[0-9A-HJKMNP-TV-Z]+$", w.id)
+    assert.equal(26, #w.id)
     local shown = R.zis("GET", HOOKS .. "/" .. w.uuid, tok)
     assert.equal(200, shown.status)
     assert.is_nil(shown.json.password)
@@ -480,7 +535,17 @@ describe("local registry: inbound webhooks", function()
     assert.equal(w.path, shown.json.path)
     missing(R.zis("GET", HOOKS .. "/nope", tok), "inbound webhook nope not found")
     invalid(R.zis("POST", HOOKS, tok, { body = { source_system = "acme" } }), "event_type is required")
-    refused(R.zis("DELETE", HOOKS .. "/" .. w.uuid, tok), 405, "1010",
-            "DELETE is not allowed on " .. HOOKS .. "/" .. w.uuid, "Method Not Allowed")
+  end)
+
+  it("lists (/all, {webhooks}) and deletes (204; its credentials stop working)", function()
+    local w = R.zis("POST", HOOKS, tok, { body = { source_system = "acme", event_type = "a" } }).json
+    local list = R.zis("GET", HOOKS .. "/all", tok)
+    assert.equal(200, list.status)
+    assert.equal(1, #list.json.webhooks)
+    assert.equal(w.uuid, list.json.webhooks[1].uuid)
+    assert.is_nil(list.json.webhooks[1].password)
+    assert.equal(204, R.zis("DELETE", HOOKS .. "/" .. w.uuid, tok).status)
+    assert.equal(0, #R.zis("GET", HOOKS .. "/all", tok).json.webhooks)
+    missing(R.zis("DELETE", HOOKS .. "/" .. w.uuid, tok), "inbound webhook " .. w.uuid .. " not found")
   end)
 end)

@@ -41,10 +41,8 @@ describe("local registry, as strict as the API", function()
   before_each(function() H.fresh("demo") end)
   after_each(function() H.control("POST", "config", { gzip = "default", chunked = 0 }) end)
 
-  it("refuses OAuth where the API takes basic auth only, with the API's error body", function()
+  it("refuses every OAuth token on bundle upload, with the API's error body", function()
     local cases = {
-      { "GET", REG .. "/integrations" },
-      { "POST", REG .. "/second", { description = "x" } },
       { "POST", REG .. "/demo/bundles", H.bundle("demo", "b") },
     }
     for _, c in ipairs(cases) do
@@ -56,18 +54,60 @@ describe("local registry, as strict as the API", function()
       assert.equal(c[2], seen.path)
       assert.equal(BEARER, seen.headers.authorization)
     end
-    -- nothing was created or uploaded
-    local list = R.request("GET", REG .. "/integrations").json.integrations
-    assert.equal(1, #list)
+    -- nothing was uploaded, not even with a token bound to the integration
     assert.equal(0, #R.request("GET", REG .. "/demo/bundles").json.bundles)
-    -- the same calls with basic credentials work
+    local bound = R.zis("POST", REG .. "/demo/bundles", R.mint("demo"), { body = H.bundle("demo", "b") })
+    assert.equal(401, bound.status)
+    assert.is_true(H.same_json(OAUTH_DISABLED, bound.json))
+    -- the same call with basic credentials works
     assert.equal(200, R.request("POST", REG .. "/demo/bundles", { body = H.bundle("demo", "b") }).status)
-    assert.equal(200, R.request("POST", REG .. "/second", { body = {} }).status)
   end)
 
-  it("takes OAuth where the API does (listing bundles and job specs)", function()
-    assert.equal(200, R.request("GET", REG .. "/demo/bundles", { auth = BEARER }).status)
-    assert.equal(200, R.request("GET", REG .. "/demo/job_specs", { auth = BEARER }).status)
+  it("an admin's OAuth token lists and creates integrations; a bound token does not", function()
+    assert.equal(200, R.request("GET", REG .. "/integrations", { auth = BEARER }).status)
+    assert.equal(200, R.request("POST", REG .. "/second", { auth = BEARER, body = { description = "x" } }).status)
+    local bound = R.mint("demo")
+    assert.equal(401, R.zis("GET", REG .. "/integrations", bound).status)
+    assert.equal(401, R.zis("POST", REG .. "/third", bound, { body = {} }).status)
+  end)
+
+  it("takes on the registry only a token bound to the integration (401 integration mismatch)", function()
+    local bound = R.mint("demo")
+    assert.equal(200, R.zis("GET", REG .. "/demo/bundles", bound).status)
+    assert.equal(200, R.zis("GET", REG .. "/demo/job_specs", bound).status)
+    for _, p in ipairs{ REG .. "/demo/bundles", REG .. "/demo/job_specs" } do
+      local res = R.request("GET", p, { auth = BEARER })
+      assert.equal(401, res.status)
+      assert.equal("Authorization failed due to integration mismatch", res.json.errors[1].detail)
+    end
+  end)
+
+  it("mints the admin's own token with the client-credentials grant (JSON, no Authorization)", function()
+    local body = { grant_type = "client_credentials", client_id = H.oauth_client.id,
+                   client_secret = H.oauth_client.secret, scope = "read write" }
+    local res = R.request("POST", "/oauth/tokens", { auth = false, body = body })
+    assert.equal(200, res.status)
+    assert.equal("bearer", res.json.token_type)
+    assert.equal("read write", res.json.scope)
+    assert.equal("integer", math.type(res.json.expires_in))
+    local admin = "Bearer " .. res.json.access_token
+    assert.equal(200, R.request("GET", REG .. "/integrations", { auth = admin }).status)
+    assert.equal(401, R.request("GET", REG .. "/demo/bundles", { auth = admin }).status)
+    body.client_secret = "wrong"
+    res = R.request("POST", "/oauth/tokens", { auth = false, body = body })
+    assert.equal(401, res.status)
+    assert.equal("invalid_client", res.json.error)
+    body.client_secret, body.grant_type = H.oauth_client.secret, "password"
+    assert.equal(400, R.request("POST", "/oauth/tokens", { auth = false, body = body }).status)
+  end)
+
+  it("answers only the routes docs/zendesk-api.md lists: 404 elsewhere, 405 for another method", function()
+    local res = R.request("GET", "/api/services/zis/registry/demo")
+    assert.equal(405, res.status)   -- POST is a route; GET is not documented
+    res = R.request("GET", "/api/services/zis/registry/demo/flows")
+    assert.equal(404, res.status)
+    assert.equal("no such endpoint", res.json.errors[1].detail)
+    assert.equal(405, R.request("PUT", REG .. "/demo/bundles").status)
   end)
 
   it("takes page[size] only as a plain integer from 1 to 100", function()

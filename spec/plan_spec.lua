@@ -87,7 +87,7 @@ describe("zis.plan and zis.apply", function()
     local svc = c:for_integration(I)
     assert.same({ priority = "high", retries = 3, tags = zis.array{ "acme" } },
                 assert(svc:list_configs(I, { scope = "settings" })).configs[1].config)
-    local conn = assert(svc:get_connection(I, "acme_api")).connection
+    local conn = assert(svc:get_connection(I, "acme_api", "bearer_token"))
     assert.equal("api.acme.com", conn.allowed_domain)
     for js in c:job_specs(I) do assert.is_true(js.installed, js.name) end
     -- the webhook's one-time credentials: in the file, mode 0600

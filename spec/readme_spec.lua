@@ -91,7 +91,7 @@ bundle = ]]
     local svc = admin:for_integration("example_integration")
     local cfg = assert(svc:list_configs("example_integration", { scope = "settings" })).configs
     assert.equal("high", cfg[1].config.priority)
-    local conn = assert(svc:get_connection("example_integration", "acme_api")).connection
+    local conn = assert(svc:get_connection("example_integration", "acme_api", "bearer_token"))
     assert.equal("bearer_token", conn.type)
     assert.equal("api.acme.com", conn.allowed_domain)
     local posted

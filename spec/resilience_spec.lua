@@ -12,7 +12,7 @@ local function start_other_registry()
   local dir = os.tmpname()
   os.remove(dir)
   local portfile = dir .. ".port"
-  os.execute("lua5.4 -e 'require\"zis.mock\".main()' -- --host 127.0.0.2 --port 0 " ..
+  os.execute("lua5.4 bin/zis mock --host 127.0.0.2 --port 0 " ..
              "--port-file " .. portfile .. " --quiet &")
   for _ = 1, 100 do
     local f = io.open(portfile)

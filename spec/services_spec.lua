@@ -83,6 +83,20 @@ describe("ZIS services through the client: configs", function()
     assert.equal(0, #assert(c:list_configs("demo", { scope = "*" })).configs)
   end)
 
+  it("a search that matches nothing (Zendesk answers 404) is an empty list, and an empty loop", function()
+    events = {}
+    local page = assert(c:list_configs("demo", { scope = "none*" }))
+    assert.equal(404, events[#events].status)
+    assert.same({}, page.configs)
+    assert.equal(zis.array_metatable, getmetatable(page.configs))
+    assert.is_false(page.meta.has_more)
+    local n = 0
+    for _ in c:configs("demo", { scope = "none*" }) do n = n + 1 end
+    assert.equal(0, n)
+    -- any other 404 is still a failure
+    fails(404, "1020", c:delete_config("demo", "none"))
+  end)
+
   it("returns the documented errors: 409 on a second create, 404 on a missing scope", function()
     assert(c:create_config("demo", "s", {}))
     local err = fails(409, "1010", c:create_config("demo", "s", {}))
@@ -152,11 +166,11 @@ describe("ZIS services through the client: connections", function()
   after_each(function() c:close() admin:close() end)
 
   local function three()
-    assert(c:create_connection("demo", "api_key", { name = "k1", api_key = "fake-key",
+    assert(c:create_connection("demo", "api_key", { name = "key1", api_key = "fake-key",
       header_name = "X-Api-Key", allowed_domain = "api.example.com" }))
-    assert(c:create_connection("demo", "basic_auth", { name = "b1", username = "u",
+    assert(c:create_connection("demo", "basic_auth", { name = "basic1", username = "u",
       password = "fake-pass", allowed_domain = "*.example.com" }))
-    assert(c:create_connection("demo", "bearer_token", { name = "t1", token = "fake-bearer",
+    assert(c:create_connection("demo", "bearer_token", { name = "tok1", token = "fake-bearer",
       allowed_domain = "api.example.com" }))
   end
 
@@ -165,14 +179,54 @@ describe("ZIS services through the client: connections", function()
       token = "fake-bearer", allowed_domain = "api.example.com" }))
     assert.equal("acme", made.bearer_token.name)
     assert.equal("*****", made.bearer_token.token)
-    local shown = assert(c:get_connection("demo", "acme"))
-    assert.equal("bearer_token", shown.connection.type)
+    -- read by type, unwrapped, with its type
+    local shown = assert(c:get_connection("demo", "acme", "bearer_token"))
+    assert.equal("bearer_token", shown.type)
+    assert.equal("acme", shown.name)
+    assert.equal(ZIS .. "/integrations/demo/connections/bearer_token/acme", H.last().path)
+    -- with no type: the legacy read (OAuth only: 404), then each type
+    shown = assert(c:get_connection("demo", "acme"))
+    assert.equal("bearer_token", shown.type)
     local up = assert(c:update_connection("demo", "bearer_token", "acme", { token = "fake-2" }))
     assert.equal("*****", up.bearer_token.token)
     assert.equal("PATCH", H.last().method)
     assert.equal(ZIS .. "/integrations/demo/connections/bearer_token/acme", H.last().path)
     assert.is_true(c:delete_connection("demo", "bearer_token", "acme"))
-    fails(404, "1020", c:get_connection("demo", "acme"))
+    local err = fails(404, "1020", c:get_connection("demo", "acme"))
+    assert.matches("no connection named 'acme' (of any type)", err.message, 1, true)
+  end)
+
+  it("takes a typed read answered bare or wrapped (the shape is not documented)", function()
+    assert(c:create_connection("demo", "api_key", { name = "key1", api_key = "fake-key",
+      header_name = "X-Api-Key", allowed_domain = "api.example.com" }))
+    local wrapped = assert(c:get_connection("demo", "key1", "api_key"))
+    H.faults{ { path = ZIS .. "/integrations/demo/connections/api_key/key1", status = 200,
+                body = '{"name":"key1","api_key":"*****","header_name":"X-Api-Key",' ..
+                       '"allowed_domain":"api.example.com"}' } }
+    local bare = assert(c:get_connection("demo", "key1", "api_key"))
+    for _, x in ipairs{ wrapped, bare } do
+      assert.equal("key1", x.name)
+      assert.equal("api_key", x.type)
+      assert.equal("X-Api-Key", x.header_name)
+    end
+  end)
+
+  it("checks connection names before any request: 3 to 64, 'zendesk' for OAuth only", function()
+    local function named(n)
+      return function()
+        c:create_connection("demo", "bearer_token", { name = n, token = "fake",
+                                                      allowed_domain = "api.example.com" })
+      end
+    end
+    refuses("3 to 64", named("ab"))
+    refuses("3 to 64", named(string.rep("a", 65)))
+    refuses("3 to 64", named("has space"))
+    refuses("reserved for an OAuth connection", named("zendesk"))
+    refuses("3 to 64", function() c:start_oauth_flow("demo", { name = "x", oauth_client_name = "p" }) end)
+    assert(c:create_connection("demo", "bearer_token", { name = "abc", token = "fake",
+                                                          allowed_domain = "api.example.com" }))
+    assert(c:create_connection("demo", "bearer_token", { name = string.rep("a", 64), token = "fake",
+                                                          allowed_domain = "api.example.com" }))
   end)
 
   it("lists the grouped answer, and the iterator yields each connection with its type", function()
@@ -185,16 +239,16 @@ describe("ZIS services through the client: connections", function()
     assert.is_nil(all.api_key[1].type)   -- the list is the API's own shape
     local seen = {}
     for x in c:connections("demo", { page_size = 1 }) do seen[#seen + 1] = x.name .. ":" .. x.type end
-    assert.same({ "k1:api_key", "b1:basic_auth", "t1:bearer_token" }, seen)
+    assert.same({ "key1:api_key", "basic1:basic_auth", "tok1:bearer_token" }, seen)
     assert.equal(3, count(ZIS .. "/integrations/demo/connections/all", "GET") - 1)
   end)
 
   it("leaves names unique across types to the API: 409, returned", function()
     three()
-    local err = fails(409, "1010", c:create_connection("demo", "api_key", { name = "t1",
+    local err = fails(409, "1010", c:create_connection("demo", "api_key", { name = "tok1",
       api_key = "fake", header_name = "X-Key", allowed_domain = "api.example.com" }))
     assert.matches("already exists", err.detail, 1, true)
-    err = fails(400, "1010", c:update_connection("demo", "api_key", "t1", { api_key = "fake" }))
+    err = fails(400, "1010", c:update_connection("demo", "api_key", "tok1", { api_key = "fake" }))
     assert.matches("type can't change", err.detail, 1, true)
     fails(404, "1020", c:delete_connection("demo", "basic_auth", "nope"))
   end)
@@ -202,7 +256,7 @@ describe("ZIS services through the client: connections", function()
   it("checks allowed_domain before any request, with the rule in the message", function()
     local function bearer(domain)
       return function()
-        c:create_connection("demo", "bearer_token", { name = "x", token = "fake", allowed_domain = domain })
+        c:create_connection("demo", "bearer_token", { name = "xyz", token = "fake", allowed_domain = domain })
       end
     end
     refuses("without a scheme", bearer("https://api.example.com"))
@@ -227,7 +281,7 @@ describe("ZIS services through the client: connections", function()
   it("checks API-key header names before any request", function()
     local function key(h)
       return function()
-        c:create_connection("demo", "api_key", { name = "x", api_key = "fake", header_name = h,
+        c:create_connection("demo", "api_key", { name = "xyz", api_key = "fake", header_name = h,
                                                  allowed_domain = "api.example.com" })
       end
     end
@@ -238,7 +292,7 @@ describe("ZIS services through the client: connections", function()
     refuses("1 to 128 letters", key("X Api"))
     refuses("1 to 128 letters", key("X-Api-Key2"))
     refuses("1 to 128 letters", key(string.rep("a", 129)))
-    assert(c:create_connection("demo", "api_key", { name = "ok", api_key = "fake",
+    assert(c:create_connection("demo", "api_key", { name = "ok1", api_key = "fake",
       header_name = "X_Custom-" .. string.rep("k", 119), allowed_domain = "api.example.com" }))
   end)
 
@@ -250,15 +304,17 @@ describe("ZIS services through the client: connections", function()
   end)
 
   it("sends create and show as the API documents them", function()
-    assert(c:create_connection("demo", "basic_auth", { name = "b", username = "u",
+    assert(c:create_connection("demo", "basic_auth", { name = "bee", username = "u",
       password = "fake-pass", allowed_domain = "api.example.com" }))
     local l = H.last()
     assert.equal("POST", l.method)
     assert.equal(ZIS .. "/integrations/demo/connections/basic_auth", l.path)
     local body = zis.decode_json(l.body)
-    assert.same({ name = "b", username = "u", password = "fake-pass", allowed_domain = "api.example.com" }, body)
-    assert(c:get_connection("demo", "b"))
-    assert.equal(ZIS .. "/connections/demo?name=b", H.last().path)
+    assert.same({ name = "bee", username = "u", password = "fake-pass", allowed_domain = "api.example.com" }, body)
+    assert(c:get_connection("demo", "bee", "basic_auth"))
+    assert.equal(ZIS .. "/integrations/demo/connections/basic_auth/bee", H.last().path)
+    fails(404, nil, c:get_connection("demo", "bee", "oauth"))
+    assert.equal(ZIS .. "/connections/demo?name=bee", H.last().path)
   end)
 end)
 
@@ -273,14 +329,49 @@ describe("ZIS services through the client: OAuth clients and flows", function()
     local made = assert(c:create_oauth_client("demo", CLIENT))
     assert.equal("string", type(made.uuid))
     local list = assert(c:list_oauth_clients("demo"))
-    assert.equal(1, #list.oauth_clients)
-    assert.equal("*****", list.oauth_clients[1].client_secret)
+    assert.equal(1, #list.clients)   -- the API's key is "clients"
+    assert.equal("*****", list.clients[1].client_secret)
+    local one = assert(c:get_oauth_client("demo", made.uuid))
+    assert.equal("provider", one.oauth_client.name)
     local up = assert(c:update_oauth_client("demo", made.uuid, { default_scopes = "read" }))
     assert.equal("read", up.oauth_client.default_scopes)
     assert.equal("PATCH", H.last().method)
     local flow = assert(c:start_oauth_flow("demo", { name = "conn", oauth_client_name = "provider",
                                                      grant_type = "client_credentials" }))
-    assert.matches("verification_code=", flow.redirect_url, 1, true)
+    assert.matches("/connections/oauth/access_codes/demo?verification_code=", flow.redirect_url, 1, true)
+    -- a client-credentials flow ends with a GET of that URL, with the integration's token
+    local done = assert(c:finish_oauth_flow("demo", flow.redirect_url))
+    assert.equal("conn", done.name)
+    assert.equal("GET", H.last().method)
+    assert.equal(1, H.last().headers.authorization:find("Bearer " .. TOKEN_PREFIX .. "demo", 1, true))
+    local conn = assert(c:get_connection("demo", "conn"))
+    assert.equal("oauth", conn.type)
+    assert.equal(ZIS .. "/connections/demo?name=conn", H.last().path)
+    -- deleting the OAuth client deletes the connections made with it
+    assert.is_true(c:delete_oauth_client("demo", made.uuid))
+    fails(404, nil, c:get_connection("demo", "conn", "oauth"))
+    assert.equal(0, #assert(c:list_oauth_clients("demo")).clients)
+  end)
+
+  it("grant_type is optional (authorization_code), and such a flow ends in a browser", function()
+    local ac = { name = "web", client_id = "cid", client_secret = "fake-secret",
+                 auth_url = "https://provider.example/authorize", token_url = "https://provider.example/token" }
+    local made = assert(c:create_oauth_client("demo", ac))
+    assert.is_nil(zis.decode_json(H.last().body).grant_type)
+    assert.equal("authorization_code", assert(c:get_oauth_client("demo", made.uuid)).oauth_client.grant_type)
+    local flow = assert(c:start_oauth_flow("demo", { name = "webconn", oauth_client_name = "web" }))
+    assert.matches("^https://provider.example/authorize", flow.redirect_url)
+  end)
+
+  it("finishes a flow only on this client's host and integration", function()
+    local base = H.url .. ZIS .. "/connections/oauth/access_codes/"
+    refuses("sent to no other place", function()
+      c:finish_oauth_flow("demo", "https://evil.example" .. ZIS .. "/connections/oauth/access_codes/demo?verification_code=x")
+    end)
+    refuses("sent to no other place", function() c:finish_oauth_flow("demo", base .. "other?verification_code=x") end)
+    refuses("no verification_code", function() c:finish_oauth_flow("demo", base .. "demo?code=x") end)
+    fails(404, nil, c:finish_oauth_flow("demo", "fake-unknown-code"))
+    assert.equal(ZIS .. "/connections/oauth/access_codes/demo?verification_code=fake-unknown-code", H.last().path)
   end)
 
   it("returns the documented errors", function()
@@ -288,8 +379,8 @@ describe("ZIS services through the client: OAuth clients and flows", function()
     fails(409, "1010", c:create_oauth_client("demo", CLIENT))
     fails(404, "1020", c:update_oauth_client("demo", "no-such-uuid", { name = "x" }))
     fails(400, "1010", c:create_oauth_client("demo", { name = "y" }))
-    fails(404, "1020", c:start_oauth_flow("demo", { name = "c", oauth_client_name = "nope" }))
-    fails(400, "1010", c:start_oauth_flow("demo", { name = "c" }))
+    fails(404, "1020", c:start_oauth_flow("demo", { name = "conn", oauth_client_name = "nope" }))
+    fails(400, "1010", c:start_oauth_flow("demo", { name = "conn" }))
   end)
 
   it("has no PUT for OAuth clients (the API refuses it with 405)", function()
@@ -359,6 +450,29 @@ end)
 describe("ZIS services through the client: inbound webhooks", function()
   before_each(setup)
   after_each(function() c:close() admin:close() end)
+
+  it("lists and deletes them by uuid; deleting revokes the credentials", function()
+    local w1 = assert(c:create_inbound_webhook("demo", { source_system = "acme", event_type = "a" }))
+    local w2 = assert(c:create_inbound_webhook("demo", { source_system = "acme", event_type = "b" }))
+    assert.not_equal(w1.id, w1.uuid)   -- the id is not the uuid
+    local list = assert(c:list_inbound_webhooks("demo"))
+    assert.equal(ZIS .. "/inbound_webhooks/generic/demo/all", H.last().path)
+    assert.equal(2, #list.webhooks)
+    assert.is_nil(list.webhooks[1].password)
+    assert.is_true(c:delete_inbound_webhook("demo", w1.uuid))
+    assert.equal("DELETE", H.last().method)
+    assert.equal(ZIS .. "/inbound_webhooks/generic/demo/" .. w1.uuid, H.last().path)
+    fails(404, "1020", c:get_inbound_webhook("demo", w1.uuid))
+    assert.equal(1, #assert(c:list_inbound_webhooks("demo")).webhooks)
+    assert.equal(w2.uuid, assert(c:list_inbound_webhooks("demo")).webhooks[1].uuid)
+  end)
+
+  it("steers code from the id to the uuid, before any request", function()
+    local w = assert(c:create_inbound_webhook("demo", { source_system = "acme", event_type = "a" }))
+    refuses("looks like the webhook's id", function() c:get_inbound_webhook("demo", w.id) end)
+    refuses("looks like the webhook's id", function() c:delete_inbound_webhook("demo", w.id) end)
+    refuses("looks like the webhook's id", function() c:delete_inbound_webhook("demo", "12345") end)
+  end)
 
   it("creates one (credentials shown once) and shows it without the password", function()
     local w = assert(c:create_inbound_webhook("demo", { source_system = "acme", event_type = "order.created" }))
@@ -439,8 +553,9 @@ describe("ZIS services through the client: the integration's token", function()
     assert.equal(2, count("/api/v2/oauth/tokens", "POST"))
     local statuses = {}
     for _, e in ipairs(events) do statuses[#statuses + 1] = e.status end
-    -- the 401, the mint (on the admin), the retried call
-    assert.same({ 401, 201, 200 }, statuses)
+    -- the 401, the mint (on the admin), the retried call (404: no config
+    -- matches yet, which is an empty list)
+    assert.same({ 401, 201, 404 }, statuses)
   end)
 
   it("mints again shortly before the token runs out, without a 401", function()
@@ -461,10 +576,20 @@ describe("ZIS services through the client: the integration's token", function()
     g:close()
   end)
 
-  it("a token of one integration is refused for another: 401 integration mismatch", function()
+  it("a token of one integration is never sent for another: the call fails before any request", function()
     assert(admin:create_integration("other"))
-    local err = fails(401, "1001", c:list_configs("other", { scope = "*" }))
-    assert.matches("integration mismatch", tostring(err), 1, true)
+    local before = #H.log()
+    local res, err = c:list_configs("other", { scope = "*" })
+    assert.is_nil(res)
+    assert.equal("auth", err.kind)
+    assert.matches("bound to integration 'demo'", tostring(err), 1, true)
+    assert.matches("for_integration('other')", tostring(err), 1, true)
+    assert.equal(before, #H.log())
+    -- Zendesk's own answer to such a token, for whoever sends one anyway
+    local t = assert(admin:integration_token("demo"))
+    local raw = zis.new{ url = H.url, oauth_token = t.token, retries = 0 }
+    fails(401, "1001", raw:list_configs("other", { scope = "*" }))
+    raw:close()
   end)
 
   it("never shows the token in errors, hook events or tostring", function()

@@ -68,6 +68,9 @@ typedef struct Client {
   char *base_url;              /* "https://host[:port]", no trailing slash */
   char *basic_header;          /* "Authorization: Basic ..." or NULL */
   char *bearer_header;         /* "Authorization: Bearer ..." or NULL */
+  char *cc_body;               /* the client-credentials grant's JSON body
+                                  (the admin's OAuth client id and secret),
+                                  or NULL: POST /oauth/tokens sends it */
   char *ca_file, *ca_path, *proxy;
   const char *basic_kind;      /* "token" or "password" (static) */
   int oauth_kind;              /* 0 none, 1 string, 2 function */

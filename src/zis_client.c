@@ -109,11 +109,67 @@ static void set_basic (lua_State *L, Client *c, int cfg) {
   if (c->basic_header == NULL) luaL_error(L, "zis: out of memory");
 }
 
+/* Appends s as the body of a JSON string (quotes not included) to out,
+** which has room for 6 bytes per input byte.  Returns the new end. */
+static char *json_escape (char *out, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '"' || ch == '\\') { *out++ = '\\'; *out++ = (char)ch; }
+    else if (ch < 0x20) {
+      *out++ = '\\'; *out++ = 'u'; *out++ = '0'; *out++ = '0';
+      *out++ = hex[ch >> 4]; *out++ = hex[ch & 15];
+    }
+    else *out++ = (char)ch;
+  }
+  return out;
+}
+
+/* Builds the client-credentials grant's body from cfg.cc_id, cc_secret
+** and cc_scope, in C memory that is zeroed when freed: the admin's OAuth
+** client secret never sits in a Lua string the client keeps. */
+static void set_client_credentials (lua_State *L, Client *c, int cfg) {
+  size_t ni, ns, nc;
+  const char *id, *secret, *scope;
+  char *body, *o;
+  lua_getfield(L, cfg, "cc_id");
+  lua_getfield(L, cfg, "cc_secret");
+  lua_getfield(L, cfg, "cc_scope");
+  id = lua_tolstring(L, -3, &ni);
+  secret = lua_tolstring(L, -2, &ns);
+  scope = lua_tolstring(L, -1, &nc);
+  if (id == NULL || secret == NULL || scope == NULL) { lua_pop(L, 3); return; }
+  body = (char *)malloc(96 + 6 * (ni + ns + nc));
+  if (body == NULL) luaL_error(L, "zis: out of memory");
+  o = body;
+#define PUT(lit) (memcpy(o, lit, sizeof lit - 1), o += sizeof lit - 1)
+  PUT("{\"grant_type\":\"client_credentials\",\"client_id\":\"");
+  o = json_escape(o, id, ni);
+  PUT("\",\"client_secret\":\"");
+  o = json_escape(o, secret, ns);
+  PUT("\",\"scope\":\"");
+  o = json_escape(o, scope, nc);
+  PUT("\"}");
+#undef PUT
+  *o = '\0';
+  c->cc_body = body;
+  lua_pop(L, 3);
+}
+
+/* Copies a credential held in C from one client to another (for_integration):
+** the child's basic header, or the admin's client-credentials body. */
+static void copy_secret (lua_State *L, char **dst, const char *src) {
+  if (src == NULL) return;
+  *dst = dup_or_raise(L, src, strlen(src));
+}
+
 /* Frees everything the client holds.  Idempotent. */
 void zis_client_free (Client *c) {
   zis_engine_free(c);
   zis_free_secret(&c->basic_header);
   zis_free_secret(&c->bearer_header);
+  zis_free_secret(&c->cc_body);
   zis_free_secret(&c->proxy);  /* a proxy URL may carry a password */
   free(c->base_url); c->base_url = NULL;
   free(c->ca_file); c->ca_file = NULL;
@@ -176,6 +232,19 @@ static int core_new (lua_State *L) {
   c->base_url = opt_strdup(L, 1, "base_url");
   luaL_argcheck(L, c->base_url != NULL, 1, "base_url missing");
   set_basic(L, c, 1);
+  set_client_credentials(L, c, 1);
+  /* cfg.credentials_from: a client whose basic credential (and
+  ** client-credentials body) this one shares, copied in C */
+  if (lua_getfield(L, 1, "credentials_from") == LUA_TUSERDATA) {
+    Client *from = (Client *)luaL_checkudata(L, -1, CLIENT_MT);
+    if (from->multi == NULL) luaL_error(L, "zis: client is closed");
+    if (from->basic_header != NULL && c->basic_header == NULL) {
+      copy_secret(L, &c->basic_header, from->basic_header);
+      c->basic_kind = from->basic_kind;
+    }
+    if (from->cc_body != NULL && c->cc_body == NULL) copy_secret(L, &c->cc_body, from->cc_body);
+  }
+  lua_pop(L, 1);
   lua_getfield(L, 1, "oauth_kind");
   c->oauth_kind = lua_isstring(L, -1) ? (strcmp(lua_tostring(L, -1), "function") == 0 ? 2 : 1) : 0;
   lua_pop(L, 1);

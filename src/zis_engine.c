@@ -357,7 +357,14 @@ static int engine_submit (lua_State *L) {
   {
     const char *line = NULL;
     struct curl_slist *last;
-    if (auth != NULL) {
+    if (auth != NULL && strcmp(auth, "client_credentials") == 0) {
+      /* no Authorization: the body carries the admin's OAuth client */
+      if (c->cc_body == NULL) return luaL_error(L, "zis: no OAuth client credential is set");
+      body = c->cc_body;
+      body_len = strlen(body);
+      plain = 0;
+    }
+    else if (auth != NULL) {
       line = strcmp(auth, "basic") == 0 ? c->basic_header
            : strcmp(auth, "bearer") == 0 ? c->bearer_header : NULL;
       if (line == NULL) return luaL_error(L, "zis: no %s credential is set", auth);

@@ -213,15 +213,9 @@ end
 -- The commands
 ---------------------------------------------------------------------------
 
--- The integration a bundle's references name (zis:{integration}:...).
-local function integration_of(bundle)
-  for _, r in pairs(type(bundle.resources) == "table" and bundle.resources or {}) do
-    local p = type(r) == "table" and r.properties or nil
-    local ref = type(p) == "table" and p.flow_name or nil
-    local name = type(ref) == "string" and ref:match("^zis:([^:]+):flow:")
-    if name then return name end
-  end
-end
+-- The integration a bundle's references name (zis:{integration}:...):
+-- the same function validate and deploy use, so the three agree.
+local integration_of = require("zis.deploy").integration_of
 
 local function collect(ctx, iterator_name, integration)
   local c, list = ctx:client(), {}

@@ -23,8 +23,8 @@ local submit, wait, set_bearer, now = core.submit, core.wait,
                                                    core.set_bearer, core.now
 local check_call, begin_call, end_call, state = core.check_call, core.begin_call, core.end_call, core.state
 local encode, null = core.encode_json, core.null
-local error, ipairs, pairs, select, setmetatable, tostring, type =
-      error, ipairs, pairs, select, setmetatable, tostring, type
+local error, ipairs, pairs, select, setmetatable, tonumber, tostring, type =
+      error, ipairs, pairs, select, setmetatable, tonumber, tostring, type
 local math_type, random, min, huge = math.type, math.random, math.min, math.huge
 local format, concat = string.format, table.concat
 local stderr = io.stderr
@@ -200,6 +200,14 @@ function build_general(row, ...)
     elseif kind == "string" then
       check_string(row, i, v)
       if v == "" then argerror(row, i, "must not be empty") end
+    elseif kind == "webhook_uuid" then
+      check_string(row, i, v)
+      if v == "" then argerror(row, i, "must not be empty") end
+      -- a webhook's id (a ULID) is not its uuid, and paths take the uuid
+      if v:find("^%d+$") or (#v == 26 and not v:find("[^0-9A-HJKMNP-TV-Z]")) then
+        argerror(row, i, "'" .. v .. "' looks like the webhook's id: paths take its uuid " ..
+                         "(the 'uuid' field of the webhook)")
+      end
     elseif kind == "enum" then
       local ok = false
       for _, x in ipairs(a.values) do if v == x then ok = true end end
@@ -346,34 +354,90 @@ function M.check_header_name(h)
   return nil
 end
 
+-- A connection's name: 3 to 64 letters, digits, '_' or '-', unique
+-- across types; "zendesk" is reserved for an OAuth connection
+-- (docs/zendesk-api.md, "Behaviours").
+function M.check_connection_name(name, oauth)
+  if type(name) ~= "string" then return "name must be a string" end
+  if #name < 3 or #name > 64 or name:find("[^%w_%-]") then
+    return "name must be 3 to 64 letters, digits, '_' or '-'"
+  end
+  if name == "zendesk" and not oauth then
+    return "name 'zendesk' is reserved for an OAuth connection"
+  end
+  return nil
+end
+
 M.checks.connection = function(row, values)
   local f = values.fields
   local i = #row.args
   local why
   if f.allowed_domain ~= nil then why = M.check_allowed_domain(f.allowed_domain) end
   if not why and f.header_name ~= nil then why = M.check_header_name(f.header_name) end
-  if not why and row.name == "create_connection" and f.name ~= nil
-     and (type(f.name) ~= "string" or f.name == "") then
-    why = "name must be a non-empty string"
+  if not why and row.name == "create_connection" and f.name ~= nil then
+    why = M.check_connection_name(f.name, false)
   end
   if why then argerror(row, i, why) end
+end
+
+M.checks.oauth_flow = function(row, values)
+  local f = values.fields
+  if f.name ~= nil then
+    local why = M.check_connection_name(f.name, true)
+    if why then argerror(row, #row.args, why) end
+  end
 end
 
 ---------------------------------------------------------------------------
 -- The run loop: attempts on the engine, policy here
 ---------------------------------------------------------------------------
 
--- Which credential an attempt uses: the one the endpoint is documented
--- for when the client has it, else the one it has (a refusal is then
--- reported plainly, with a hint).
-local function auth_for(st, pref)
-  if pref == "basic" then
+-- Which credential an attempt uses, as Zendesk decides per endpoint
+-- (docs/zendesk-api.md, "Credentials"; the manual's table, spec'd cell by
+-- cell in spec/auth_matrix_spec.lua).  A client's bearer is of one kind:
+--   "user"         oauth_token given by the caller: whom it is bound to
+--                  is not known, so it goes wherever nothing better is held;
+--   "admin"        minted from the admin's OAuth client (oauth_client):
+--                  Zendesk takes it on the admin endpoints only;
+--   "integration"  minted by for_integration: bound to st.integration,
+--                  refused (401 integration mismatch) for any other.
+-- Returns "basic", "bearer", "client_credentials", or nil and why none fits
+-- (the call then fails before any request).
+local function auth_for(st, row, integ)
+  local class, kind = row.auth, st.bearer_kind
+  local bound = kind == "integration" and integ ~= nil and integ == st.integration
+  if class == "registry" then
+    -- a token known to be bound, else basic: any other bearer gets 401
+    if bound then return "bearer" end
     if st.has_basic then return "basic" end
-    return st.has_oauth and "bearer" or nil
+    if kind == "user" then return "bearer" end
+  elseif class == "services" then
+    if bound or kind == "user" then return "bearer" end
+    -- refused by Zendesk (403 API token is not supported): reported
+    -- plainly, unless this client's token belongs elsewhere (said below)
+    if st.has_basic and kind ~= "integration" then return "basic" end
+  elseif class == "admin" then
+    if st.has_basic then return "basic" end
+    if kind == "admin" or kind == "user" then return "bearer" end
+  elseif class == "upload" then
+    -- Zendesk refuses every OAuth token here today; a 401 says so (errors.hint)
+    if st.has_basic then return "basic" end
+    if st.has_oauth then return "bearer" end
+  elseif class == "client_credentials" then
+    return "client_credentials"
   end
-  if st.has_oauth then return "bearer" end
-  return st.has_basic and "basic" or nil
+  if kind == "admin" then
+    return nil, "this client holds the admin's OAuth token, which Zendesk accepts only to list " ..
+                "and create integrations and to mint tokens: use client:for_integration(integration)"
+  elseif kind == "integration" then
+    return nil, "this client's token is bound to integration '" .. st.integration .. "'" ..
+                (class == "admin" and ": list or create integrations with the client that " ..
+                 "for_integration was called on" or ("; use for_integration('" .. tostring(integ) ..
+                 "') on the admin's client")), class
+  end
+  return nil, "no credential this endpoint accepts"
 end
+M.auth_for = auth_for
 
 -- Asks the token function (or the integration's minter) for a token and
 -- hands it to the engine.  Runs user code: the client is busy already.
@@ -455,8 +519,12 @@ local function outcome(st, job, r)
   local row = job.row
   if r.kind then return nil, errors.transport(st, job.method, job.path, r, job.attempt) end
   local status = r.status
+  if status == 404 and row.empty_on_404 then
+    -- "nothing matches" as Zendesk says it: an empty page, not a failure
+    return { [row.empty_on_404] = core.array{}, meta = { has_more = false, after = null, before = null } }
+  end
   if status < 200 or status > 299 then
-    return nil, errors.http(row, st, job.method, job.path, r, job.attempt)
+    return nil, errors.http(row, st, job.method, job.path, r, job.attempt, job.auth)
   end
   return success(row, job.method, job.path, job.attempt, r)
 end
@@ -497,9 +565,12 @@ local function run(client, st, jobs, concurrency, done, first)
         job.attempt, job.redirects, job.retried = 0, 0, 0
       end
       job.attempt = job.attempt + 1
-      local auth = auth_for(st, job.row.auth)
+      local auth, why = auth_for(st, job.row, job.integration)
       local refused
-      if auth == "bearer" and st.token_fn and
+      if not auth then
+        refused = errors.new{ kind = "auth", method = job.method, path = job.path,
+                              attempts = 0, message = why }
+      elseif auth == "bearer" and st.token_fn and
          (not st.bearer_set or (st.bearer_expires and now() >= st.bearer_expires)) then
         refused = refresh_token(client, st)
       end
@@ -635,16 +706,16 @@ local function keep_outcome(job, v, e) job.value, job.err = v, e end
 -- returned with no job and no run loop (most calls).  Anything else
 -- (a failure, a redirect, a 401) goes on in the run loop from that
 -- attempt, so the policy stays in one place.
-local function call(client, row, path, body)
+local function call(client, row, path, body, integ)
   local st = state(client)
   check_begin(client, st)
   local _ <close> = guard(client, st)
   begin(client, st)
   local first
   if not (st.on_request or st.debug or st.waiter) then
-    local auth = auth_for(st, row.auth)
-    if auth ~= "bearer" or not st.token_fn
-       or (st.bearer_set and not (st.bearer_expires and now() >= st.bearer_expires)) then
+    local auth = auth_for(st, row, integ)
+    if auth and (auth ~= "bearer" or not st.token_fn
+       or (st.bearer_set and not (st.bearer_expires and now() >= st.bearer_expires))) then
       local id = submit(client, row.method, st.base_url .. path, auth, body, not row.idempotent,
                         row.returns == "json")
       local r = wait(client, IDLE_WAIT)
@@ -654,7 +725,8 @@ local function call(client, row, path, body)
     end
   end
   local job = { row = row, method = row.method, path = path, body = body, attempt = 0, redirects = 0,
-                retried = 0, gen = false, auth = false, refreshed = false, value = false, err = false }
+                retried = 0, gen = false, auth = false, refreshed = false, value = false, err = false,
+                integration = integ or false }
   run(client, st, { job }, 1, keep_outcome, first)
   local value = job.value
   if value == nil then return nil, job.err end
@@ -677,11 +749,13 @@ function M.batch(client, jobs, concurrency)
   return results, errs
 end
 
--- The method for a row.
+-- The method for a row.  Its integration (the first argument, where the
+-- row has one) decides which credential a bound token may serve.
 function M.method(row)
+  local has_integration = row.args[1] and row.args[1][2] == "integration"
   return function(self, ...)
     local path, body = build(row, ...)
-    return call(self, row, path, body)
+    return call(self, row, path, body, has_integration and (...) or nil)
   end
 end
 
@@ -767,6 +841,87 @@ end
 -- The methods table
 ---------------------------------------------------------------------------
 
+-- client:get_connection(integration, name [, type]) -> the connection
+-- (unwrapped, with its `type`), or nil, err.  Zendesk reads API-key, basic
+-- and bearer connections by type, and OAuth connections only through the
+-- legacy endpoint, which answers them unwrapped (docs/zendesk-api.md).
+-- With no type, the legacy read first, then each type in turn.
+local CONNECTION_READ_TYPES = { "api_key", "basic_auth", "bearer_token" }
+local TYPED, LEGACY = endpoints.get_typed_connection, endpoints.get_oauth_connection
+
+local function unwrap(res, ctype)
+  if type(res) ~= "table" then return res end
+  -- tolerant: {"<type>": {...}}, {"connection": {...}} or the object itself
+  local inner = res[ctype] or res.connection
+  if type(inner) == "table" and inner.name ~= nil then res = inner end
+  if res.type == nil then res.type = ctype end
+  return res
+end
+
+local function get_connection(self, integration, name, ctype)
+  local row = { name = "get_connection" }
+  if not valid_name(integration) then
+    argerror(row, 1, "integration name must be 1 to 64 of a-z 0-9 - _")
+  end
+  check_string(row, 2, name)
+  if name == "" then argerror(row, 2, "must not be empty") end
+  if ctype ~= nil and ctype ~= "oauth" and ctype ~= "api_key" and ctype ~= "basic_auth"
+     and ctype ~= "bearer_token" then
+    argerror(row, 3, "must be one of api_key, basic_auth, bearer_token, oauth")
+  end
+  local res, err
+  if ctype == nil or ctype == "oauth" then
+    res, err = call(self, LEGACY, (build(LEGACY, integration, name)), nil, integration)
+    if res or ctype == "oauth" or err.status ~= 404 then return res and unwrap(res, "oauth"), err end
+  end
+  for _, t in ipairs(ctype and { ctype } or CONNECTION_READ_TYPES) do
+    res, err = call(self, TYPED, (build(TYPED, integration, t, name)), nil, integration)
+    if res then return unwrap(res, t) end
+    if err.status ~= 404 then return nil, err end
+  end
+  if ctype == nil then
+    err.message = "no connection named '" .. name .. "' (of any type)"
+  end
+  return nil, err
+end
+
+-- client:finish_oauth_flow(integration, redirect_url) -> the answer
+-- A client-credentials OAuth flow ends when the access_codes URL that
+-- start_oauth_flow answered is fetched with the integration's token.  The
+-- URL must be on this client's host, for that integration: the token is
+-- never sent anywhere else.  A bare verification code is taken too.
+local ACCESS_CODE = endpoints.access_code
+local function finish_oauth_flow(self, integration, url)
+  local row = { name = "finish_oauth_flow" }
+  if not valid_name(integration) then
+    argerror(row, 1, "integration name must be 1 to 64 of a-z 0-9 - _")
+  end
+  check_string(row, 2, url)
+  local code = url
+  if url:find("^%a[%w+.-]*://") then
+    local st = state(self)
+    local want = st.base_url .. "/api/services/zis/connections/oauth/access_codes/" .. pct(integration) .. "?"
+    if url:sub(1, #want) ~= want then
+      argerror(row, 2, "not the access_codes URL of integration '" .. integration .. "' on " ..
+                       st.base_url .. " (the token is sent to no other place)")
+    end
+    code = nil
+    for k, v in url:sub(#want + 1):gmatch("([^&=]+)=([^&]*)") do
+      if k == "verification_code" then
+        code = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+      end
+    end
+    if not code then argerror(row, 2, "the URL has no verification_code") end
+  end
+  if code == "" then argerror(row, 2, "must not be empty") end
+  local res, err = call(self, ACCESS_CODE, (build(ACCESS_CODE, integration, code)), nil, integration)
+  if res == nil and err and err.kind == "decode" then return true end  -- an empty 2xx
+  return res, err
+end
+
+-- The composite methods: more than one row, or a check a row cannot say.
+M.composites = { get_connection = get_connection, finish_oauth_flow = finish_oauth_flow }
+
 function M.install(methods)
   for _, row in ipairs(endpoints) do
     if not row.internal then
@@ -774,6 +929,7 @@ function M.install(methods)
       if row.paging then methods[row.paging.iterator] = M.pager(row) end
     end
   end
+  for name, f in pairs(M.composites) do methods[name] = f end
 end
 
 M.huge = huge

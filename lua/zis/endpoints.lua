@@ -22,8 +22,15 @@
 --            types: "page_size" (integer 1..100), "cursor" (a string;
 --            zis.null is refused), "string" (non-empty), "text" (any string)
 --   body     the name errors give the body's root (config.x, bundle.x)
---   auth     "basic": documented for basic auth only (prefer it); "oauth":
---            ZIS services, a token bound to the integration; "any"
+--   auth     which credentials Zendesk accepts (docs/zendesk-api.md,
+--            "Credentials"; zis.client's auth_for chooses per client):
+--            "admin"     basic, or an admin's own OAuth token (list and
+--                        create integrations, the Support API's token mint)
+--            "upload"    basic only (Zendesk refuses every OAuth token)
+--            "registry"  basic, or a token bound to the integration
+--            "services"  only a token bound to the integration
+--            "client_credentials"  no Authorization: the body carries the
+--                        admin's OAuth client id and secret (built in C)
 --   idempotent  may be retried after a connection failure or a 502/504
 --            (GET, PUT, DELETE and the bundle upsert); the others take a
 --            fresh connection, so libcurl never silently sends them twice
@@ -31,6 +38,8 @@
 --   paging   for list endpoints: {items = key of the page's array} or
 --            {groups = {keys...}} (connections), and the iterator's name
 --   internal true for rows the client uses itself (no public method)
+--   empty_on_404  the items key of a list that Zendesk answers 404 when
+--            nothing matches: that 404 is an empty page
 
 local REG = "/api/services/zis/registry"
 local SVC = "/api/services/zis/integrations/{integration}"
@@ -59,111 +68,135 @@ local LINK_QUERY = {
 local rows = {
   ---------------------------------------------------------------- registry
   { name = "list_integrations", method = "GET", path = REG .. "/integrations",
-    args = {}, auth = "basic", idempotent = true },
+    args = {}, auth = "admin", idempotent = true },
   { name = "create_integration", method = "POST", path = REG .. "/{integration}",
     args = { integration,
              { "opts", "options", to = "body", options = {
                  { "description", "text", to = "body.description" } } } },
-    body = "description", auth = "basic" },
+    body = "description", auth = "admin" },
   { name = "list_bundles", method = "GET", path = REG .. "/{integration}/bundles",
     args = { integration, { "opts", "options", options = paging() } },
-    auth = "any", idempotent = true, paging = { items = "bundles", iterator = "bundles" } },
+    auth = "registry", idempotent = true, paging = { items = "bundles", iterator = "bundles" } },
   { name = "upload_bundle", method = "POST", path = REG .. "/{integration}/bundles",
     args = { integration, { "bundle", "body", to = "body", text = true } },
-    body = "bundle", auth = "basic", idempotent = true, returns = "true" },
+    body = "bundle", auth = "upload", idempotent = true, returns = "true" },
   { name = "get_bundle", method = "GET", path = REG .. "/{integration}/bundles/{uuid}",
     args = { integration, { "uuid", "string", to = "path" } },
-    auth = "any", idempotent = true },
+    auth = "registry", idempotent = true },
   { name = "delete_bundle", method = "DELETE", path = REG .. "/{integration}/bundles/{uuid}",
     args = { integration, { "uuid", "string", to = "path" } },
-    auth = "any", idempotent = true, returns = "true" },
+    auth = "registry", idempotent = true, returns = "true" },
   { name = "list_job_specs", method = "GET", path = REG .. "/{integration}/job_specs",
     args = { integration, { "opts", "options", options = paging() } },
-    auth = "any", idempotent = true, paging = { items = "job_specs", iterator = "job_specs" } },
+    auth = "registry", idempotent = true, paging = { items = "job_specs", iterator = "job_specs" } },
   { name = "install_job_spec", method = "POST", path = REG .. "/job_specs/install",
     args = { { "integration", "integration" },
              { "name", "job_spec", to = "query", param = "job_spec_name" } },
-    auth = "any", returns = "true" },
+    auth = "registry", returns = "true" },
   { name = "uninstall_job_spec", method = "DELETE", path = REG .. "/job_specs/install",
     args = { { "integration", "integration" },
              { "name", "job_spec", to = "query", param = "job_spec_name" } },
-    auth = "any", idempotent = true, returns = "true" },
+    auth = "registry", idempotent = true, returns = "true" },
 
   ---------------------------------------------------------------- configs
   { name = "list_configs", method = "GET", path = SVC .. "/configs",
     args = { integration, { "opts", "options", required = true, options = paging{
       { "scope", "string", to = "query", param = "filter[scope]", required = true } } } },
-    auth = "oauth", idempotent = true, paging = { items = "configs", iterator = "configs" } },
+    auth = "services", idempotent = true, paging = { items = "configs", iterator = "configs" },
+    -- Zendesk answers 404 when no config matches the scope: an empty list
+    empty_on_404 = "configs" },
   { name = "create_config", method = "POST", path = SVC .. "/configs",
     args = { integration, { "scope", "string", to = "body.scope" },
              { "config", "body", to = "body.config" } },
-    body = "config", auth = "oauth" },
+    body = "config", auth = "services" },
   { name = "replace_config", method = "PUT", path = SVC .. "/configs/{scope}",
     args = { integration, { "scope", "string", to = "path" },
              { "config", "body", to = "body.config" } },
-    body = "config", auth = "oauth", idempotent = true },
+    body = "config", auth = "services", idempotent = true },
   { name = "merge_config", method = "PATCH", path = SVC .. "/configs/{scope}",
     args = { integration, { "scope", "string", to = "path" },
              { "changes", "body", to = "body.config" } },
-    body = "config", auth = "oauth" },
+    body = "config", auth = "services" },
   { name = "delete_config", method = "DELETE", path = SVC .. "/configs/{scope}",
     args = { integration, { "scope", "string", to = "path" } },
-    auth = "oauth", idempotent = true, returns = "true" },
+    auth = "services", idempotent = true, returns = "true" },
 
   ------------------------------------------------------------ connections
   { name = "list_connections", method = "GET", path = SVC .. "/connections/all",
     args = { integration, { "opts", "options", options = paging() } },
-    auth = "oauth", idempotent = true,
+    auth = "services", idempotent = true,
     paging = { groups = { "api_key", "basic_auth", "bearer_token", "oauth" },
                iterator = "connections" } },
   { name = "create_connection", method = "POST", path = SVC .. "/connections/{type}",
     args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
              { "fields", "body", to = "body" } },
-    body = "connection", auth = "oauth", check = "connection" },
-  { name = "get_connection", method = "GET", path = "/api/services/zis/connections/{integration}",
+    body = "connection", auth = "services", check = "connection" },
+  -- get_connection (zis.client) reads by type through one of these two:
+  -- API-key, basic and bearer connections by type, OAuth connections
+  -- through the legacy endpoint, which answers those only, unwrapped.
+  { name = "get_typed_connection", method = "GET", path = SVC .. "/connections/{type}/{name}",
+    args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
+             { "name", "string", to = "path" } },
+    auth = "services", idempotent = true, internal = true },
+  { name = "get_oauth_connection", method = "GET", path = "/api/services/zis/connections/{integration}",
     args = { integration, { "name", "string", to = "query", param = "name" } },
-    auth = "oauth", idempotent = true },
+    auth = "services", idempotent = true, internal = true },
   { name = "update_connection", method = "PATCH", path = SVC .. "/connections/{type}/{name}",
     args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
              { "name", "string", to = "path" }, { "fields", "body", to = "body" } },
-    body = "connection", auth = "oauth", check = "connection" },
+    body = "connection", auth = "services", check = "connection" },
   { name = "delete_connection", method = "DELETE", path = SVC .. "/connections/{type}/{name}",
     args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
              { "name", "string", to = "path" } },
-    auth = "oauth", idempotent = true, returns = "true" },
+    auth = "services", idempotent = true, returns = "true" },
 
   ---------------------------------------------------- OAuth clients, flows
   { name = "list_oauth_clients", method = "GET",
     path = "/api/services/zis/connections/oauth/clients/{integration}",
-    args = { integration }, auth = "oauth", idempotent = true },
+    args = { integration }, auth = "services", idempotent = true },
   { name = "create_oauth_client", method = "POST",
     path = "/api/services/zis/connections/oauth/clients/{integration}",
     args = { integration, { "fields", "body", to = "body" } },
-    body = "oauth_client", auth = "oauth" },
+    body = "oauth_client", auth = "services" },
+  { name = "get_oauth_client", method = "GET",
+    path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" } },
+    auth = "services", idempotent = true },
   { name = "update_oauth_client", method = "PATCH",
     path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
     args = { integration, { "uuid", "string", to = "path" }, { "fields", "body", to = "body" } },
-    body = "oauth_client", auth = "oauth" },
+    body = "oauth_client", auth = "services" },
+  -- deleting a client deletes the OAuth connections made with it
+  { name = "delete_oauth_client", method = "DELETE",
+    path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+    args = { integration, { "uuid", "string", to = "path" } },
+    auth = "services", idempotent = true, returns = "true" },
   { name = "start_oauth_flow", method = "POST",
     path = "/api/services/zis/connections/oauth/start/{integration}",
     args = { integration, { "fields", "body", to = "body" } },
-    body = "oauth_flow", auth = "oauth" },
+    body = "oauth_flow", auth = "services", check = "oauth_flow" },
+  -- a client-credentials flow ends with a GET of the access_codes URL that
+  -- start answered (finish_oauth_flow in zis.client takes that URL)
+  { name = "access_code", method = "GET",
+    path = "/api/services/zis/connections/oauth/access_codes/{integration}",
+    args = { integration, { "verification_code", "string", to = "query", param = "verification_code" } },
+    auth = "services", internal = true },
 
   ------------------------------------------------------------------ links
   { name = "list_links", method = "GET", path = "/api/services/zis/links/{integration}",
     args = { integration, { "query", "options", required = true,
                             options = paging(LINK_QUERY), names = true } },
-    auth = "oauth", idempotent = true, paging = { items = "links", iterator = "links" } },
+    auth = "services", idempotent = true, paging = { items = "links", iterator = "links" } },
   { name = "create_link", method = "POST", path = "/api/services/zis/links/{integration}",
     args = { integration, { "fields", "body", to = "body" } },
-    body = "link", auth = "oauth" },
+    body = "link", auth = "services" },
   { name = "update_link", method = "PATCH", path = "/api/services/zis/links/{integration}",
     args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true },
              { "fields", "body", to = "body" } },
-    body = "link", auth = "oauth" },
+    body = "link", auth = "services" },
   { name = "delete_link", method = "DELETE", path = "/api/services/zis/links/{integration}",
     args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true } },
-    auth = "oauth", idempotent = true, returns = "true" },
+    auth = "services", idempotent = true, returns = "true" },
 
   ------------------------------------------------------- inbound webhooks
   { name = "create_inbound_webhook", method = "POST",
@@ -171,21 +204,35 @@ local rows = {
     args = { integration, { "fields", "options", to = "body", required = true, options = {
       { "source_system", "string", to = "body.source_system", required = true },
       { "event_type", "string", to = "body.event_type", required = true } } } },
-    body = "inbound_webhook", auth = "oauth" },
+    body = "inbound_webhook", auth = "services" },
+  -- paths take a webhook's uuid, never its id (a different value)
   { name = "get_inbound_webhook", method = "GET",
     path = "/api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
-    args = { integration, { "uuid", "string", to = "path" } },
-    auth = "oauth", idempotent = true },
+    args = { integration, { "uuid", "webhook_uuid", to = "path" } },
+    auth = "services", idempotent = true },
+  -- not in the reference; Zendesk's own zaf-toolbox calls it
+  { name = "list_inbound_webhooks", method = "GET",
+    path = "/api/services/zis/inbound_webhooks/generic/{integration}/all",
+    args = { integration }, auth = "services", idempotent = true },
+  -- deleting a webhook is what revokes its credentials
+  { name = "delete_inbound_webhook", method = "DELETE",
+    path = "/api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
+    args = { integration, { "uuid", "webhook_uuid", to = "path" } },
+    auth = "services", idempotent = true, returns = "true" },
 
   ------------------------------- Support API: the integration's own token
   { name = "support_oauth_clients", method = "GET", path = "/api/v2/oauth/clients",
     args = { { "opts", "options", options = {
       { "page", "page_size", to = "query", param = "page" },
       { "per_page", "page_size", to = "query", param = "per_page" } } } },
-    auth = "basic", idempotent = true, internal = true },
+    auth = "admin", idempotent = true, internal = true },
   { name = "mint_oauth_token", method = "POST", path = "/api/v2/oauth/tokens",
     args = { { "token", "body", to = "body.token" } },
-    body = "token", auth = "basic", internal = true },
+    body = "token", auth = "admin", internal = true },
+  -- the admin's own token, from the client-credentials grant of the
+  -- admin's OAuth client (zis.new{oauth_client = ...}); C writes the body
+  { name = "admin_token", method = "POST", path = "/oauth/tokens",
+    args = {}, auth = "client_credentials", internal = true },
 }
 
 -- Compile the templates once: the literal pieces and the holes, in order.

@@ -78,19 +78,30 @@ local function copy(e, t, k, as)
   if v then e[as or k] = v end
 end
 
--- The hint: what to do about the likely cause.
-local function hint(e, row, st)
+-- The API-token timeline (docs/zendesk-api.md, "Credentials"), for hints.
+M.TIMELINE = "no API token can be created since 2026-10-27, and all stop working on 2027-04-30"
+
+-- The hint: what to do about the likely cause.  `auth`: the credential
+-- the attempt carried ("basic" or "bearer").
+local function hint(e, row, st, auth)
   local status = e.status
+  if row.auth == "upload" and auth == "bearer" and (status == 401 or status == 403) then
+    return "Zendesk refuses OAuth tokens on bundle upload: it takes basic credentials " ..
+           "(email with an API token; " .. M.TIMELINE .. ")"
+  end
+  if row.auth == "services" and auth == "basic" and (status == 401 or status == 403) then
+    return "ZIS services take only the integration's own OAuth token: " ..
+           "use client:for_integration(integration)"
+  end
   if status >= 300 and status < 400 then
     return st.follow_redirects
       and "redirect not followed: it leaves the client's host (or loops), so credentials are not sent there"
       or "redirects are not followed; follow_redirects = true follows those that stay on the same host"
   end
   if status == 401 then
-    if row.auth == "basic" and not st.has_basic then
-      return "this endpoint is documented for basic auth only: configure email with token or password"
-    elseif row.auth == "oauth" and not st.integration then
-      return "ZIS services take an OAuth token bound to the integration: use client:for_integration(integration)"
+    if (row.auth == "services" or row.auth == "registry") and st.bearer_kind == "user" then
+      return "Zendesk takes only a token bound to the integration here (401 integration mismatch " ..
+             "for any other): use client:for_integration(integration)"
     end
     return "check the credentials"
   end
@@ -101,7 +112,7 @@ end
 -- body is Zendesk's envelope {"errors":[{code,title,detail,status}],
 -- "message":...} or {"error":..., "description":...} when JSON; else plain
 -- text (proxies, 429s), kept in part.
-function M.http(row, st, method, path, r, attempts)
+function M.http(row, st, method, path, r, attempts, auth)
   local e = setmetatable({ kind = "http", status = r.status, method = method, path = path,
                            attempts = attempts, request_id = r.request_id,
                            retry_after = r.retry_after }, MT)
@@ -133,7 +144,7 @@ function M.http(row, st, method, path, r, attempts)
     e.body = body:sub(1, 512)
   end
   if not e.message then e.message = r.reason or REASONS[r.status] or "HTTP error" end
-  e.hint = hint(e, row, st)
+  e.hint = hint(e, row, st, auth)
   return e
 end
 

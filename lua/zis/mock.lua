@@ -3,8 +3,9 @@
 -- Serves the Registry API of zis-api.md from memory on loopback, for the
 -- demo, the examples, the specs and users' own scripts:
 --
---   lua5.4 -e 'require"zis.mock".main()' -- --port 8089
---   bin/zis-mock --port 0 --port-file /tmp/port     (0: pick a free port)
+--   bin/zis mock --port 8089                 (`zis mock` once installed)
+--   bin/zis mock --port 0 --port-file /tmp/port   (0: pick a free port)
+--   require("zis.mock").serve{port = 0, port_file = ...}   (from Lua)
 --
 -- Faithful where it matters to a client: the same paths, status codes and
 -- Zendesk-shaped error bodies ({"errors":[{code,detail,status}],"message"}),
@@ -72,6 +73,9 @@ M.defaults = {
   token = "fake-api-token",
   password = "fake-password",
   oauth_token = "fake-oauth-token",
+  -- the admin's own OAuth client, for the client-credentials grant
+  oauth_client_id = "fake-admin-client",
+  oauth_client_secret = "fake-admin-client-secret",
 }
 
 local REASONS = {
@@ -133,10 +137,23 @@ function Registry:reset()
   self.next_id = 1000
   self.svc = {}            -- integration -> configs, connections, links, ...
   self.minted = {}         -- full token -> {integration =, client_id =, expires =}
+  self.admin_tokens = {}   -- admin OAuth tokens from POST /oauth/tokens -> {expires =}
   self.oauth_flows = {}    -- verification code -> pending OAuth flow
   self.gzip_mode = "default"
   self.chunks = 0
   self.token_ttl = TOKEN_TTL
+end
+
+-- A ULID-shaped id (26 of Crockford's base32): an inbound webhook's id,
+-- which is not its uuid.
+local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+function Registry:ulid()
+  local out = {}
+  for i = 1, 26 do
+    local k = math.random(1, 32)
+    out[i] = CROCKFORD:sub(k, k)
+  end
+  return concat(out)
 end
 
 function Registry:uuid()
@@ -156,10 +173,12 @@ end
 
 local function ok(body) return 200, body, "application/json; charset=utf-8" end
 
--- Returns "basic" | "oauth" | "zis" (and the minted token's record) | nil
--- for the request's Authorization header.  "oauth": the configured fixed
--- tokens, bound to no integration; "zis": a token minted through
--- POST /api/v2/oauth/tokens, bound to its integration, until it expires.
+-- Returns "basic" ({kind = "token" | "password"}) | "oauth" | "zis" (and
+-- the minted token's record) | nil for the request's Authorization header.
+-- "oauth": an admin's own OAuth token, bound to no integration (the
+-- configured fixed tokens, or one from POST /oauth/tokens); "zis": a
+-- token minted through POST /api/v2/oauth/tokens, bound to its
+-- integration, until it expires.
 function Registry:authenticate(h)
   local auth = h["authorization"]
   if not auth then return nil end
@@ -167,13 +186,14 @@ function Registry:authenticate(h)
   if b64 then
     local plain = mime.unb64(b64) or ""
     local c = self.creds
-    if plain == c.email .. "/token:" .. c.token or plain == c.email .. ":" .. c.password then
-      return "basic"
-    end
+    if plain == c.email .. "/token:" .. c.token then return "basic", { kind = "token" } end
+    if plain == c.email .. ":" .. c.password then return "basic", { kind = "password" } end
     return nil
   end
   local bearer = auth:match("^Bearer%s+(%S+)$")
   if bearer and self.oauth_tokens[bearer] then return "oauth" end
+  local admin = bearer and self.admin_tokens[bearer]
+  if admin and (not admin.expires or socket.gettime() < admin.expires) then return "oauth" end
   local rec = bearer and self.minted[bearer]
   if rec and not rec.expired and (not rec.expires or socket.gettime() < rec.expires) then
     return "zis", rec
@@ -334,8 +354,10 @@ end
 -- type.  auth: "basic", "oauth" or "zis" (then token: the minted token).
 function Registry:route(method, path, q, body, auth, token)
   local integ_path = path:match("^" .. REG .. "/([^/]+)$")
-  if auth ~= "basic" and ((path == REG .. "/integrations" and method == "GET")
-                          or (integ_path and integ_path ~= "integrations" and method == "POST")) then
+  -- listing and creating integrations: basic, or an admin's own OAuth
+  -- token (docs/zendesk-api.md); a token bound to an integration is not
+  if auth == "zis" and ((path == REG .. "/integrations" and method == "GET")
+                        or (integ_path and integ_path ~= "integrations" and method == "POST")) then
     return oauth_disabled()
   end
   if path == REG .. "/integrations" and method == "GET" then
@@ -348,7 +370,10 @@ function Registry:route(method, path, q, body, auth, token)
   elseif path == REG .. "/job_specs/install" and (method == "POST" or method == "DELETE") then
     local j, s, b, ct = self:job_spec_target(q)
     if not j then return s, b, ct end
-    if auth == "zis" and token.integration ~= j.integration then return integration_mismatch() end
+    -- a bearer must be bound to the job spec's integration
+    if auth == "oauth" or (auth == "zis" and token.integration ~= j.integration) then
+      return integration_mismatch()
+    end
     if method == "POST" then
       j.installed = true
       return 200, "", "text/plain; charset=utf-8"
@@ -394,7 +419,11 @@ function Registry:route(method, path, q, body, auth, token)
     return api_error(404, "1020", "no such endpoint", "Missing Resource")
   end
   integ = url_decode(integ)
-  if auth == "zis" and token.integration ~= integ then return integration_mismatch() end
+  if rest == "bundles" and method == "POST" and auth ~= "basic" then return oauth_disabled() end
+  -- a bearer must be bound to the integration in the path
+  if auth == "oauth" or (auth == "zis" and token.integration ~= integ) then
+    return integration_mismatch()
+  end
   if not self.integrations[integ] then
     return api_error(404, "1020", "integration " .. integ .. " not found", "Missing Resource")
   end
@@ -495,6 +524,76 @@ function Registry:control(method, path, body, stats)
   return api_error(404, "1020", "no such control endpoint", "Missing Resource")
 end
 
+-- Every route the registry answers, as "METHOD template": the same list
+-- as docs/zendesk-api.md's "Routes", each row of which gives the
+-- behaviour and its source (spec/zendesk_api_doc_spec.lua holds the two
+-- equal).  A request that matches none is answered 404, or 405 when the
+-- path is a route's with another method.
+M.ROUTES = {
+  "GET /api/services/zis/registry/integrations",
+  "POST /api/services/zis/registry/{integration}",
+  "GET /api/services/zis/registry/{integration}/bundles",
+  "POST /api/services/zis/registry/{integration}/bundles",
+  "GET /api/services/zis/registry/{integration}/bundles/{uuid}",
+  "DELETE /api/services/zis/registry/{integration}/bundles/{uuid}",
+  "GET /api/services/zis/registry/{integration}/job_specs",
+  "POST /api/services/zis/registry/job_specs/install",
+  "DELETE /api/services/zis/registry/job_specs/install",
+  "GET /api/services/zis/integrations/{integration}/configs",
+  "POST /api/services/zis/integrations/{integration}/configs",
+  "PUT /api/services/zis/integrations/{integration}/configs/{scope}",
+  "PATCH /api/services/zis/integrations/{integration}/configs/{scope}",
+  "DELETE /api/services/zis/integrations/{integration}/configs/{scope}",
+  "GET /api/services/zis/integrations/{integration}/connections/all",
+  "POST /api/services/zis/integrations/{integration}/connections/{type}",
+  "GET /api/services/zis/integrations/{integration}/connections/{type}/{name}",
+  "PATCH /api/services/zis/integrations/{integration}/connections/{type}/{name}",
+  "PUT /api/services/zis/integrations/{integration}/connections/{type}/{name}",
+  "DELETE /api/services/zis/integrations/{integration}/connections/{type}/{name}",
+  "GET /api/services/zis/connections/{integration}",
+  "GET /api/services/zis/connections/oauth/clients/{integration}",
+  "POST /api/services/zis/connections/oauth/clients/{integration}",
+  "GET /api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+  "PATCH /api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+  "DELETE /api/services/zis/connections/oauth/clients/{integration}/{uuid}",
+  "POST /api/services/zis/connections/oauth/start/{integration}",
+  "GET /api/services/zis/connections/oauth/access_codes/{integration}",
+  "GET /api/services/zis/links/{integration}",
+  "POST /api/services/zis/links/{integration}",
+  "PATCH /api/services/zis/links/{integration}",
+  "DELETE /api/services/zis/links/{integration}",
+  "POST /api/services/zis/inbound_webhooks/generic/{integration}",
+  "GET /api/services/zis/inbound_webhooks/generic/{integration}/all",
+  "GET /api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
+  "DELETE /api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
+  "GET /api/v2/oauth/clients",
+  "POST /api/v2/oauth/tokens",
+  "POST /oauth/tokens",
+}
+
+-- The routes compiled: {method =, pattern =} (a hole is one path segment).
+local compiled_routes = {}
+for _, r in ipairs(M.ROUTES) do
+  local method, template = r:match("^(%u+) (%S+)$")
+  local pattern = "^" .. template:gsub("[%-%.]", "%%%0"):gsub("{[%w_]+}", "[^/]+") .. "$"
+  compiled_routes[#compiled_routes + 1] = { method = method, pattern = pattern }
+end
+
+-- nil when a route serves method and path, else the 404 or 405 answer.
+local function unrouted(method, path)
+  local other = false
+  for _, r in ipairs(compiled_routes) do
+    if path:find(r.pattern) then
+      if r.method == method then return nil end
+      other = true
+    end
+  end
+  if other then
+    return api_error(405, "1010", method .. " is not allowed on " .. path, "Method Not Allowed")
+  end
+  return api_error(404, "1020", "no such endpoint", "Missing Resource")
+end
+
 -- Answers one parsed request: control, fault, auth, then the API.
 function Registry:handle(req, stats)
   local proxied
@@ -517,6 +616,9 @@ function Registry:handle(req, stats)
     if f.size then body = string.rep("x", f.size) end
     return f.status or 500, body, f.content_type or "application/json", f.headers, f
   end
+  local s0, b0, ct0 = unrouted(req.method, path)
+  if s0 then return s0, b0, ct0 end
+  if path == "/oauth/tokens" then return self:grant_token(req.body) end
   local auth, token = self:authenticate(req.headers)
   if not auth then
     return api_error(401, "1001", "Couldn't authenticate you", "Unauthorized")
@@ -702,59 +804,6 @@ function M.serve(opts)
   end
   for _, c in ipairs(clients) do c:close() end
   server:close()
-end
-
--- Command-line arguments after "--" (for lua5.4 -e '...main()' -- ARGS),
--- else arg[1..n].
-local function cli_args()
-  local a = {}
-  local args = _G.arg or {}
-  local start = 1
-  for i = -10, #args do
-    if args[i] == "--" then start = i + 1 break end
-  end
-  for i = start, #args do a[#a + 1] = args[i] end
-  return a
-end
-
-M.usage = [[
-usage: zis-mock [--host 127.0.0.1] [--port 8089] [--port-file FILE] [--quiet]
-                [--email E] [--token T] [--password P] [--oauth-token O]
-                [--latency SECONDS]
-Serves the ZIS Registry API from memory on loopback.  Fake credentials by
-default: admin@example.com with token fake-api-token or password
-fake-password, or the bearer token fake-oauth-token (not for the ZIS
-services: they take a token minted through POST /api/v2/oauth/tokens for
-the integration's own OAuth client).  --latency delays every API answer
-(without blocking other connections).]]
-
-function M.main(argv)
-  argv = argv or cli_args()
-  local opts, i = {}, 1
-  while i <= #argv do
-    local a = argv[i]
-    local key = a:match("^%-%-([%w-]+)$")
-    if a == "-h" or a == "--help" then
-      print(M.usage)
-      os.exit(0)
-    elseif key == "quiet" then
-      opts.quiet = true
-    elseif key and argv[i + 1] then
-      opts[key:gsub("-", "_")] = argv[i + 1]
-      i = i + 1
-    else
-      io.stderr:write("zis-mock: bad argument '", a, "'\n", M.usage, "\n")
-      os.exit(2)
-    end
-    i = i + 1
-  end
-  if opts.port then opts.port = tonumber(opts.port) end
-  local okm, err = pcall(M.serve, opts)
-  if not okm then
-    io.stderr:write("zis-mock: ", tostring(err), "\n")
-    os.exit(1)
-  end
-  os.exit(0)
 end
 
 return M

@@ -65,7 +65,7 @@ local function client_id(self, st, integration)
     hint = "create_integration makes it; the integration must belong to this account" }
 end
 
-function M.install(zis, methods)
+function M.install(zis, methods, sibling)
   -- create_integration records the new OAuth client's id, saving a lookup
   local create = methods.create_integration
   function methods.create_integration(self, name, ...)
@@ -102,21 +102,20 @@ function M.install(zis, methods)
   end
 
   --- client:for_integration(integration) -> a client for the ZIS services
+  -- It carries the integration's own token, minted through this client
+  -- (basic or the admin's OAuth token) on first use, again after a 401
+  -- and shortly before it expires; it shares this client's basic
+  -- credential, copied in C, for the registry calls Zendesk takes it on.
   function methods.for_integration(self, integration)
     check_name("for_integration", integration)
-    local st = core.state(self)
     if not core.is_open(self) then error("zis: client is closed", 2) end
-    local o = {}
-    for k, v in pairs(st.opts) do o[k] = v end
     local admin = self
-    o.oauth_token = function()
-      local t, err = admin:integration_token(integration)
-      if not t then return nil, err end  -- the call returns nil, err
-      return t.token, t.expires_in
-    end
-    local c = zis.new(o)
-    core.state(c).integration = integration
-    return c
+    return sibling(self, { kind = "integration", integration = integration,
+      token_fn = function()
+        local t, err = admin:integration_token(integration)
+        if not t then return nil, err end  -- the call returns nil, err
+        return t.token, t.expires_in
+      end })
   end
 end
 

@@ -92,7 +92,8 @@ function S.install(Registry, h)
       return ok('{"clients":' .. json_array(clients) ..
                 ',"next_page":null,"previous_page":null,"count":' .. #clients .. '}')
     elseif path == "/api/v2/oauth/tokens" and method == "POST" then
-      if auth ~= "basic" then
+      -- an admin: basic credentials or the admin's own OAuth token
+      if auth ~= "basic" and auth ~= "oauth" then
         return support_error(401, "Unauthorized", "Creating a token requires the admin's credentials")
       end
       local req = body_object(body)
@@ -137,6 +138,30 @@ function S.install(Registry, h)
     return support_error(404, "InvalidEndpoint", "Not found")
   end
 
+  -- POST /oauth/tokens, the client-credentials grant of the admin's own
+  -- OAuth client (a confidential client): a JSON body {grant_type,
+  -- client_id (the identifier), client_secret, scope} answered with
+  -- {access_token, token_type, scope, expires_in}; no refresh token, the
+  -- client mints again (docs/zendesk-api.md).  No Authorization header.
+  function Registry:grant_token(body)
+    local req = body_object(body)
+    if not req then return support_error(400, "invalid_request", "the body must be a JSON object") end
+    if req.grant_type ~= "client_credentials" then
+      return support_error(400, "unsupported_grant_type", "grant_type must be client_credentials here")
+    end
+    local c = self.creds
+    if req.client_id ~= c.oauth_client_id or req.client_secret ~= c.oauth_client_secret then
+      return support_error(401, "invalid_client", "Client authentication failed")
+    end
+    local scope = type(req.scope) == "string" and req.scope or "read"
+    self.next_id = self.next_id + 1
+    local tok = string.format("fake-admin-oauth-%d", self.next_id)
+    local ttl = self.token_ttl
+    self.admin_tokens[tok] = { expires = ttl and (h.now() + ttl) or nil }
+    return ok(encode{ access_token = tok, token_type = "bearer", scope = scope,
+                      expires_in = ttl or null })
+  end
+
   -------------------------------------------------------------------------
   -- Configs
   -------------------------------------------------------------------------
@@ -164,6 +189,8 @@ function S.install(Registry, h)
       for _, c in ipairs(st.configs) do
         if c.scope:match(pat) then items[#items + 1] = c end
       end
+      -- Zendesk answers 404 when nothing matches (docs/zendesk-api.md)
+      if #items == 0 then return missing("no configs match scope " .. scope) end
       return h.paginate(items, q, "configs", config_view, function(c) return c.id end)
     elseif rest == "" and method == "POST" then
       local req = body_object(body)
@@ -251,14 +278,37 @@ function S.install(Registry, h)
     if kind then
       for _, f in ipairs(kind.fields) do v[f] = c[f] end
       v[kind.secret] = REDACTED
-    else  -- oauth
+    else  -- oauth: the reference's example lists live tokens, so this does
       v.oauth_client_uuid = c.oauth_client_uuid
-      v.access_token = REDACTED
+      v.uuid, v.integration, v.created_by = c.uuid, c.integration, h.ADMIN_ID
+      v.access_token, v.refresh_token = c.access_token, c.refresh_token
+      v.token_type = "bearer"
       v.token_expiry = c.token_expiry or null
       v.permission_scopes = c.permission_scopes or null
       v.allowed_domain = c.allowed_domain or null
     end
     return v
+  end
+
+  -- The legacy read's answer: an OAuth connection, unwrapped, with the
+  -- fields zaf-toolbox's model names (docs/zendesk-api.md).
+  local function oauth_connection_view(c)
+    return { access_token = c.access_token, created_by = h.ADMIN_ID, integration = c.integration,
+             name = c.name, uuid = c.uuid, token_expiry = c.token_expiry or null,
+             token_type = "bearer", refresh_token = c.refresh_token }
+  end
+
+  -- A connection's name: 3 to 64 of letters, digits, '_' and '-';
+  -- "zendesk" only for an OAuth connection (understanding-connections).
+  local function check_name(name, oauth)
+    if type(name) ~= "string" or name == "" then return invalid("name is required") end
+    if #name < 3 or #name > 64 or not name:match("^[%w_%-]+$") then
+      return invalid("name must be 3 to 64 letters, digits, hyphens or underscores")
+    end
+    if name == "zendesk" and not oauth then
+      return invalid("name zendesk is reserved for OAuth connections")
+    end
+    return nil
   end
 
   local function find_connection(st, name)
@@ -308,10 +358,8 @@ function S.install(Registry, h)
     if not name and method == "POST" then
       local req = body_object(body)
       if not req then return invalid("request body is not a JSON object") end
-      if type(req.name) ~= "string" or req.name == "" then return invalid("name is required") end
-      if not req.name:match("^[%w_%-]+$") or #req.name > 64 then
-        return invalid("name must be 1 to 64 letters, digits, hyphens or underscores")
-      end
+      local e0, b0, ct0 = check_name(req.name, false)
+      if e0 then return e0, b0, ct0 end
       if find_connection(st, req.name) then
         return api_error(409, "1010", "a connection named " .. req.name .. " already exists",
                          "Conflict")
@@ -371,13 +419,13 @@ function S.install(Registry, h)
         return invalid(f .. " is required")
       end
     end
+    -- grant_type is optional: authorization_code when absent
     local g = req.grant_type
-    if g ~= nil or not partial then
-      if not GRANTS[g] then
-        return invalid("grant_type must be authorization_code or client_credentials")
-      end
+    if g ~= nil and not GRANTS[g] then
+      return invalid("grant_type must be authorization_code or client_credentials")
     end
-    if (g == "authorization_code") and not partial and (type(req.auth_url) ~= "string" or req.auth_url == "") then
+    if (g or "authorization_code") == "authorization_code" and not partial
+       and (type(req.auth_url) ~= "string" or req.auth_url == "") then
       return invalid("auth_url is required for the authorization_code grant")
     end
     for _, f in ipairs{ "auth_url", "token_url" } do
@@ -396,7 +444,7 @@ function S.install(Registry, h)
     if rest == "" and method == "GET" then
       local items = {}
       for i, c in ipairs(st.oauth_clients) do items[i] = oauth_client_view(c) end
-      return ok('{"oauth_clients":' .. json_array(items) .. '}')
+      return ok('{"clients":' .. json_array(items) .. '}')
     elseif rest == "" and method == "POST" then
       local req = body_object(body)
       if not req then return invalid("request body is not a JSON object") end
@@ -410,20 +458,27 @@ function S.install(Registry, h)
       end
       local c = { uuid = self:uuid(), integration = integ, created_at = now_iso(), updated_at = now_iso() }
       for _, f in ipairs(CLIENT_FIELDS) do c[f] = req[f] end
+      c.grant_type = c.grant_type or "authorization_code"
       st.oauth_clients[#st.oauth_clients + 1] = c
       return 201, encode{ uuid = c.uuid }, "application/json; charset=utf-8"
     end
     local uuid = rest:match("^/([^/]+)$")
     if not uuid then return nil end
     uuid = url_decode(uuid)
-    if method == "PUT" then
-      return api_error(405, "1010", "use PATCH to update an OAuth client", "Method Not Allowed")
-    end
-    if method ~= "PATCH" and method ~= "GET" then return nil end
-    local c
-    for _, x in ipairs(st.oauth_clients) do if x.uuid == uuid then c = x end end
+    if method ~= "PATCH" and method ~= "GET" and method ~= "DELETE" then return nil end
+    local c, idx
+    for i, x in ipairs(st.oauth_clients) do if x.uuid == uuid then c, idx = x, i end end
     if not c then return missing("OAuth client " .. uuid .. " not found") end
     if method == "GET" then return ok(encode{ oauth_client = oauth_client_view(c) }) end
+    if method == "DELETE" then
+      -- the OAuth connections made with the client go with it
+      table.remove(st.oauth_clients, idx)
+      for i = #st.connections, 1, -1 do
+        local conn = st.connections[i]
+        if conn.type == "oauth" and conn.oauth_client_uuid == c.uuid then table.remove(st.connections, i) end
+      end
+      return no_content()
+    end
     local req = body_object(body)
     if not req then return invalid("request body is not a JSON object") end
     local e, b, ct = check_oauth_client(req, true)
@@ -437,7 +492,8 @@ function S.install(Registry, h)
     local st = self:services_state(integ)
     local req = body_object(body)
     if not req then return invalid("request body is not a JSON object") end
-    if type(req.name) ~= "string" or req.name == "" then return invalid("name is required") end
+    local e0, b0, ct0 = check_name(req.name, true)
+    if e0 then return e0, b0, ct0 end
     local client
     for _, c in ipairs(st.oauth_clients) do
       if (req.oauth_client_uuid and c.uuid == req.oauth_client_uuid)
@@ -456,28 +512,44 @@ function S.install(Registry, h)
     end
     self.next_id = self.next_id + 1
     local code = string.format("fake-verification-%d", self.next_id)
+    local grant = req.grant_type or client.grant_type or "authorization_code"
     self.oauth_flows[code] = { integration = integ, name = req.name, client = client,
-                               scopes = req.permission_scopes }
-    return ok(encode{ redirect_url = "http://" .. host .. ZIS ..
-                      "/connections/oauth/authorize?verification_code=" .. code })
+                               scopes = req.permission_scopes, grant = grant }
+    local url
+    if grant == "client_credentials" then
+      -- finished by a GET of this URL with the integration's token
+      url = "http://" .. host .. ZIS .. "/connections/oauth/access_codes/" .. integ ..
+            "?verification_code=" .. code
+    else
+      -- the provider's consent page, in the admin's browser
+      url = (client.auth_url or "https://provider.invalid/authorize") .. "?client_id=" ..
+            client.client_id .. "&state=" .. code
+    end
+    return ok(encode{ redirect_url = url, flow_token = "fake-flow-" .. self.next_id })
   end
 
-  -- Following the redirect URL (with the same token) completes the flow,
-  -- as the provider's consent and ZIS's callback would.
+  -- The access_codes GET (with the integration's token) completes a
+  -- client-credentials flow: the connection is made.
   function Registry:oauth_finish(code, integ)
     local f = self.oauth_flows[code]
-    if not f or f.integration ~= integ then return missing("verification code not found") end
+    if not f or f.integration ~= integ or f.grant ~= "client_credentials" then
+      return missing("verification code not found")
+    end
     self.oauth_flows[code] = nil
     local st = self:services_state(integ)
     local c = find_connection(st, f.name)
     if not c then
-      c = { type = "oauth", name = f.name, created_at = now_iso() }
+      c = { type = "oauth", name = f.name, created_at = now_iso(), uuid = self:uuid(),
+            integration = integ }
       st.connections[#st.connections + 1] = c
     end
+    self.next_id = self.next_id + 1
     c.oauth_client_uuid, c.updated_at = f.client.uuid, now_iso()
     c.permission_scopes = f.scopes
+    c.access_token = "fake-provider-access-" .. self.next_id
+    c.refresh_token = "fake-provider-refresh-" .. self.next_id
     c.token_expiry = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 3600)
-    return ok(encode{ oauth = connection_view(c) })
+    return ok(encode(oauth_connection_view(c)))
   end
 
   -------------------------------------------------------------------------
@@ -582,7 +654,7 @@ function S.install(Registry, h)
   -------------------------------------------------------------------------
 
   local function webhook_view(w, with_password)
-    return { id = w.uuid, uuid = w.uuid, integration = w.integration, path = w.path,
+    return { id = w.id, uuid = w.uuid, integration = w.integration, path = w.path,
              username = w.username, password = with_password and w.password or nil,
              source_system = w.source_system, event_type = w.event_type,
              zendesk_account_id = h.ACCOUNT_ID }
@@ -598,7 +670,7 @@ function S.install(Registry, h)
       end
       self.next_id = self.next_id + 1
       local token = string.format("fakeingest%08d", self.next_id)
-      local w = { uuid = self:uuid(), integration = integ, source_system = req.source_system,
+      local w = { id = self:ulid(), uuid = self:uuid(), integration = integ, source_system = req.source_system,
                   event_type = req.event_type,
                   path = "http://" .. host .. ZIS .. "/inbound_webhooks/generic/ingest/" .. token,
                   username = "fake-webhook-user-" .. self.next_id,
@@ -606,11 +678,20 @@ function S.install(Registry, h)
       st.webhooks[#st.webhooks + 1] = w
       return 201, encode(webhook_view(w, true)), "application/json; charset=utf-8"
     end
+    if rest == "/all" and method == "GET" then
+      local items = {}
+      for i, w in ipairs(st.webhooks) do items[i] = webhook_view(w, false) end
+      return ok('{"webhooks":' .. json_array(items) .. '}')
+    end
     local uuid = rest:match("^/([^/]+)$")
-    if uuid and method == "GET" then
+    if uuid and (method == "GET" or method == "DELETE") then
       uuid = url_decode(uuid)
-      for _, w in ipairs(st.webhooks) do
-        if w.uuid == uuid then return ok(encode(webhook_view(w, false))) end
+      for i, w in ipairs(st.webhooks) do
+        if w.uuid == uuid then
+          if method == "GET" then return ok(encode(webhook_view(w, false))) end
+          table.remove(st.webhooks, i)   -- its credentials no longer work
+          return no_content()
+        end
       end
       return missing("inbound webhook " .. uuid .. " not found")
     end
@@ -631,7 +712,8 @@ function S.install(Registry, h)
     if integ then return integ, "oauth_clients", rest end
     integ = path:match("^" .. ZIS .. "/connections/oauth/start/([^/]+)$")
     if integ then return integ, "oauth_start", "" end
-    if path == ZIS .. "/connections/oauth/authorize" then return nil, "oauth_finish", "" end
+    integ = path:match("^" .. ZIS .. "/connections/oauth/access_codes/([^/]+)$")
+    if integ then return integ, "oauth_finish", "" end
     integ = path:match("^" .. ZIS .. "/connections/([^/]+)$")
     if integ and integ ~= "oauth" then return integ, "connection_by_name", "" end
     integ = path:match("^" .. ZIS .. "/links/([^/]+)$")
@@ -648,10 +730,12 @@ function S.install(Registry, h)
     if not family then return nil end
     integ = integ and url_decode(integ)
     if auth == "basic" then
+      if token and token.kind == "token" then
+        return api_error(403, "1002", "API token is not supported for this API request", "Forbidden")
+      end
       return api_error(401, "1001", "Basic authentication is not allowed for this API request",
                        "Unauthorized")
     end
-    if family == "oauth_finish" then integ = token and token.integration end
     if auth ~= "zis" or token.integration ~= integ then
       return api_error(401, "1001", "Authorization failed due to integration mismatch",
                        "Unauthorized")
@@ -667,13 +751,17 @@ function S.install(Registry, h)
     elseif family == "oauth_finish" and method == "GET" then
       s, b, ct = self:oauth_finish(q.verification_code or "", integ)
     elseif family == "connection_by_name" and method == "GET" then
-      local name = q.name
-      if not name or name == "" then return invalid("name is required") end
-      local c = find_connection(self:services_state(integ), name)
-      if not c then return missing("connection " .. name .. " not found") end
-      local v = connection_view(c)
-      v.type = c.type
-      s, b, ct = ok(encode{ connection = v })
+      -- the legacy read: OAuth connections only, unwrapped; by name or uuid
+      local name, uuid = q.name, q.uuid
+      if (not name or name == "") and (not uuid or uuid == "") then
+        return invalid("name or uuid is required")
+      end
+      local c
+      for _, x in ipairs(self:services_state(integ).connections) do
+        if x.type == "oauth" and ((name and x.name == name) or (uuid and x.uuid == uuid)) then c = x end
+      end
+      if not c then return missing("OAuth connection " .. (name or uuid) .. " not found") end
+      s, b, ct = ok(encode(oauth_connection_view(c)))
     elseif family == "links" then s, b, ct = self:links(integ, method, q, body)
     elseif family == "webhooks" then s, b, ct = self:webhooks(integ, method, rest, body, host)
     end
