@@ -216,3 +216,97 @@ describe("zis command: ZIS services", function()
     assert.matches("--secret-env", out, 1, true)
   end)
 end)
+
+describe("zis command: OAuth connections, OAuth clients and webhooks as Zendesk has them", function()
+  before_each(function() H.fresh("demo") end)
+
+  -- an OAuth connection made through a client-credentials flow, as a user
+  -- of the Lua API would; returns the admin's client for the integration
+  local function oauth_connection()
+    local admin = H.client()
+    local svc = admin:for_integration("demo")
+    local oc = assert(svc:create_oauth_client("demo", { name = "provider", client_id = "cid",
+      client_secret = "fake-secret", token_url = "https://provider.example/token",
+      grant_type = "client_credentials" }))
+    local flow = assert(svc:start_oauth_flow("demo", { name = "prov_conn", oauth_client_name = "provider" }))
+    return svc, oc, flow, admin
+  end
+
+  it("connections oauth-finish makes the connection; list and get never print its live tokens", function()
+    local svc, _, flow = oauth_connection()
+    assert.matches("^finished the OAuth connection prov_conn\n$",
+                   ok_cmd("connections oauth-finish demo '" .. flow.redirect_url .. "'"))
+    local live = assert(svc:get_connection("demo", "prov_conn", "oauth"))
+    assert.matches("^fake%-provider%-access%-", live.access_token)
+    for _, args in ipairs{ "connections list demo", "--json connections list demo",
+                           "connections get demo prov_conn", "connections get demo prov_conn --type oauth" } do
+      local out = ok_cmd(args)
+      assert.is_nil(out:find(live.access_token, 1, true), args)
+      assert.is_nil(out:find(live.refresh_token, 1, true), args)
+    end
+    local listed = zis.decode_json(ok_cmd("--json connections list demo"))
+    assert.equal("*****", listed[1].access_token)
+    assert.equal("*****", listed[1].refresh_token)
+    -- an explicit flag shows them
+    local shown = zis.decode_json(ok_cmd("--json connections list demo --show-secrets"))
+    assert.equal(live.access_token, shown[1].access_token)
+    assert.equal(live.refresh_token,
+                 zis.decode_json(ok_cmd("connections get demo prov_conn --show-secrets")).refresh_token)
+  end)
+
+  it("connections oauth-finish refuses a URL of another host (exit 2, nothing sent)", function()
+    refused("connections oauth-finish demo 'https://evil.example/api/services/zis/connections/oauth/" ..
+            "access_codes/demo?verification_code=x'", "sent to no other place")
+  end)
+
+  it("connections get reads by type, or finds the type", function()
+    local svc = H.client():for_integration("demo")
+    assert(svc:create_connection("demo", "api_key", { name = "key1", api_key = "fake-key",
+      header_name = "X-Api-Key", allowed_domain = "api.example.com" }))
+    local got = zis.decode_json(ok_cmd("connections get demo key1"))
+    assert.equal("api_key", got.type)
+    assert.equal("*****", got.api_key)
+    assert.equal("api_key", zis.decode_json(ok_cmd("connections get demo key1 --type api_key")).type)
+    local code, _, err = zis_cmd("connections get demo nope")
+    assert.equal(1, code)
+    assert.matches("no connection named 'nope' %(of any type%)", err)
+  end)
+
+  it("oauth-clients list, get, delete (and the connections made with it go)", function()
+    local svc, oc, flow = oauth_connection()
+    assert(svc:finish_oauth_flow("demo", flow.redirect_url))
+    assert.matches("^NAME +UUID +GRANT +TOKEN URL\nprovider +" .. oc.uuid:gsub("%-", "%%-"),
+                   ok_cmd("oauth-clients list demo"))
+    assert.equal("provider", zis.decode_json(ok_cmd("oauth-clients get demo " .. oc.uuid)).oauth_client.name)
+    assert.matches("^deleted OAuth client", ok_cmd("oauth-clients delete demo " .. oc.uuid))
+    assert.same({}, zis.decode_json(ok_cmd("--json oauth-clients list demo")))
+    assert.same({}, zis.decode_json(ok_cmd("--json connections list demo")))
+  end)
+
+  it("webhooks list and delete, by uuid; an id is refused before any request", function()
+    local svc = H.client():for_integration("demo")
+    local w = assert(svc:create_inbound_webhook("demo", { source_system = "acme", event_type = "a" }))
+    assert.matches("^UUID +SOURCE +EVENT +PATH\n" .. w.uuid:gsub("%-", "%%-") .. " +acme +a ",
+                   ok_cmd("webhooks list demo"))
+    refused("webhooks delete demo " .. w.id, "looks like the webhook's id")
+    assert.equal("deleted inbound webhook " .. w.uuid .. "\n", ok_cmd("webhooks delete demo " .. w.uuid))
+    assert.same({}, zis.decode_json(ok_cmd("--json webhooks list demo")))
+  end)
+
+  it("an admin OAuth client from the environment runs the services through the integration's token", function()
+    local env = "ZENDESK_EMAIL= ZENDESK_API_TOKEN= ZENDESK_OAUTH_CLIENT_ID=" .. H.oauth_client.id ..
+                " ZENDESK_OAUTH_CLIENT_SECRET=" .. H.oauth_client.secret
+    assert.matches("^created config s1 of demo\n$", select(2, zis_cmd("configs set demo s1 -", env, "{}")))
+    bearer_only()
+    -- an upload needs basic credentials: the error says so and when API tokens end
+    local file = os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write(zis.encode_json(H.bundle("demo", "b1")))
+    f:close()
+    local code, _, err = zis_cmd("bundle push demo " .. file, env)
+    os.remove(file)
+    assert.equal(1, code)
+    assert.matches("refuses OAuth tokens on bundle upload", err, 1, true)
+    assert.matches("2027-04-30", err, 1, true)
+  end)
+end)

@@ -82,7 +82,8 @@ describe("zis command", function()
 
   it("names the environment variables when settings are missing (exit 2)", function()
     refused("integrations", "set ZENDESK_URL (or ZENDESK_SUBDOMAIN)", "ZENDESK_URL= ZENDESK_SUBDOMAIN=")
-    refused("integrations", "set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), or ZENDESK_OAUTH_TOKEN",
+    refused("integrations", "set ZENDESK_EMAIL with ZENDESK_API_TOKEN (or ZENDESK_PASSWORD), " ..
+            "ZENDESK_OAUTH_TOKEN, or ZENDESK_OAUTH_CLIENT_ID with ZENDESK_OAUTH_CLIENT_SECRET",
             "ZENDESK_API_TOKEN=")
   end)
 

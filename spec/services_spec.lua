@@ -366,7 +366,8 @@ describe("ZIS services through the client: OAuth clients and flows", function()
   it("finishes a flow only on this client's host and integration", function()
     local base = H.url .. ZIS .. "/connections/oauth/access_codes/"
     refuses("sent to no other place", function()
-      c:finish_oauth_flow("demo", "https://evil.example" .. ZIS .. "/connections/oauth/access_codes/demo?verification_code=x")
+      c:finish_oauth_flow("demo", "https://evil.example" .. ZIS ..
+                                  "/connections/oauth/access_codes/demo?verification_code=x")
     end)
     refuses("sent to no other place", function() c:finish_oauth_flow("demo", base .. "other?verification_code=x") end)
     refuses("no verification_code", function() c:finish_oauth_flow("demo", base .. "demo?code=x") end)

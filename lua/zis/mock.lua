@@ -147,7 +147,7 @@ end
 -- A ULID-shaped id (26 of Crockford's base32): an inbound webhook's id,
 -- which is not its uuid.
 local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-function Registry:ulid()
+function Registry.ulid()
   local out = {}
   for i = 1, 26 do
     local k = math.random(1, 32)

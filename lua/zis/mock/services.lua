@@ -670,7 +670,7 @@ function S.install(Registry, h)
       end
       self.next_id = self.next_id + 1
       local token = string.format("fakeingest%08d", self.next_id)
-      local w = { id = self:ulid(), uuid = self:uuid(), integration = integ, source_system = req.source_system,
+      local w = { id = self.ulid(), uuid = self:uuid(), integration = integ, source_system = req.source_system,
                   event_type = req.event_type,
                   path = "http://" .. host .. ZIS .. "/inbound_webhooks/generic/ingest/" .. token,
                   username = "fake-webhook-user-" .. self.next_id,
