@@ -388,7 +388,8 @@ function run_machine(run, def, data, iteration)
       elseif s.End == true then
         -- "ZIS also uses this default description when a flow ends on a
         -- state with an End property of true" (succeed-state page)
-        return { status = "succeeded", output = output, state = name, message = "Execution Successful" }
+        entry.message = "Execution Successful"
+        return { status = "succeeded", output = output, state = name, message = entry.message }
       end
       entry.next = nxt
       data, name = output, nxt
@@ -450,6 +451,17 @@ function M.run(bundle, opts)
     trace = setmetatable({}, ARRAY_MT), requests = setmetatable({}, ARRAY_MT),
   }
   for _, a in ipairs(resources_of(b, "ZIS::Action::Http")) do run.actions[a.name] = a.props.definition end
+  -- a stub for no action of the bundle is a typo, said before running
+  for name in pairs(run.stubs) do
+    if not run.actions[name] and not actions.BUILTIN["zis:common:action:" .. tostring(name)]
+       and not actions.BUILTIN[name] and name ~= "Jq" then
+      local known = {}
+      for n in pairs(run.actions) do known[#known + 1] = n end
+      table.sort(known)
+      bad("stub '" .. tostring(name) .. "' names no action of the bundle (actions: " ..
+          (#known > 0 and table.concat(known, ", ") or "none") .. ")")
+    end
+  end
   -- Assumption: a flow's data starts as {input = the event} (every
   -- Zendesk example reads the event at $.input), plus account_id when
   -- given (Zendesk's examples read $.account_id or $.accountId).
