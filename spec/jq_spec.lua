@@ -1,4 +1,5 @@
 -- zis.jq: libjq from Lua, compared with the jq command on a corpus.
+-- luacheck: max line length 150
 local jq = require "zis.jq"
 local zis = require "zis"
 
