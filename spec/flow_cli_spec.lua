@@ -1,5 +1,5 @@
 -- luacheck: max line length 160
--- luacheck: max line length 160
+-- zis run, zis test and zis graph --trace, run as a user runs them.
 local zis = require "zis"
 local H = require "spec.helper"
 
