@@ -27,11 +27,15 @@ SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_js
 HDR = src/zis.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
-              lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua
+              lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
+              lua/zis/flow.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
 # zis.loop.*: installed under zis/loop/
 LUA_LOOP_MODULES = lua/zis/loop/cqueues.lua lua/zis/loop/luv.lua
+# zis.flow.*: installed under zis/flow/
+LUA_FLOW_MODULES = lua/zis/flow/path.lua lua/zis/flow/choice.lua lua/zis/flow/actions.lua \
+                   lua/zis/flow/cli.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
@@ -40,12 +44,12 @@ export LUA_CPATH := $(CURDIR)/build/?.so;;
 # lua-cqueues, lua-luv: only the specs (zis.loop's adapters; the core never needs them)
 DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config openssl graphviz lua-argparse \
-                  lua-cqueues lua-luv
+                  lua-cqueues lua-luv libjq-dev jq
 
 .PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images check-floats FORCE
 
-all: build/zis/core.so
+all: build/zis/core.so build/zis/jq.so
 
 # build/cflags records the compiler and flags: a build made with others
 # (make all CFLAGS=...) is redone by the next plain make.
@@ -56,6 +60,12 @@ build/cflags: FORCE
 build/zis/core.so: $(SRC) $(HDR) build/cflags
 	@mkdir -p build/zis
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(CURL_LIBS) -pthread
+
+# zis.jq: the flow simulator's jq, a module of its own so that core.so
+# never depends on libjq.
+build/zis/jq.so: src/zis_jq.c build/cflags
+	@mkdir -p build/zis
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ src/zis_jq.c -ljq
 
 # The embedding example: a host program links Lua itself (the module never does).
 build/embed: examples/embed/embed.c
@@ -146,7 +156,7 @@ tsan: deps
 lint: deps
 	@./tools/ensure-deps lua-check
 	luacheck lua spec examples bench bin/zis tools/check-mermaid.lua
-	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
+	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC) src/zis_jq.c
 
 # The README's picture of the example bundle (spec/graph_spec.lua checks
 # it is current).
@@ -163,19 +173,23 @@ check-install: deps
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis $(DESTDIR)$(BINDIR)
 	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
+	install -m 0755 build/zis/jq.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/loop
 	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/flow
+	install -m 0644 $(LUA_FLOW_MODULES) $(DESTDIR)$(LUA_DIR)/zis/flow/
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(BINDIR)/zis
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
-	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:

@@ -30,6 +30,7 @@ test_dependencies = {
 -- Debian puts curl/curl.h; the compiler finds that header by itself.
 external_dependencies = {
   CURL = { library = "curl" },
+  JQ = { library = "jq" },      -- zis.jq only (the flow simulator)
 }
 build = {
   type = "builtin",
@@ -53,12 +54,24 @@ build = {
     ["zis.util"] = "lua/zis/util.lua",
     ["zis.manifest"] = "lua/zis/manifest.lua",
     ["zis.plan"] = "lua/zis/plan.lua",
+    ["zis.flow"] = "lua/zis/flow.lua",
+    ["zis.flow.path"] = "lua/zis/flow/path.lua",
+    ["zis.flow.choice"] = "lua/zis/flow/choice.lua",
+    ["zis.flow.actions"] = "lua/zis/flow/actions.lua",
+    ["zis.flow.cli"] = "lua/zis/flow/cli.lua",
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },
       libdirs = { "$(CURL_LIBDIR)" },
+    },
+    -- its own module, so that zis.core never depends on libjq
+    ["zis.jq"] = {
+      sources = { "src/zis_jq.c" },
+      libraries = { "jq" },
+      incdirs = { "$(JQ_INCDIR)" },
+      libdirs = { "$(JQ_LIBDIR)" },
     },
   },
   install = {

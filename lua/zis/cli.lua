@@ -872,7 +872,8 @@ M.commands = {
              { "uuid", "the live bundle's uuid (with an integration name)", optional = true,
                type = "nonempty" } },
     options = { { "--format", "dot, mermaid, svg or png", argname = "FORMAT", default = "dot",
-                  choices = { "dot", "mermaid", "svg", "png" } } },
+                  choices = { "dot", "mermaid", "svg", "png" } },
+                { "--trace", "draw the path of a run (zis --json run's output)", argname = "RESULT.json" } },
     run = function(ctx, a)
       local bundle
       if a.uuid then
@@ -882,7 +883,8 @@ M.commands = {
       else
         bundle = read_file(a.source)
       end
-      local text, msg, code = require("zis.graph").render(bundle, { format = a.format })
+      local text, msg, code = require("zis.graph").render(bundle, { format = a.format,
+                                                                   trace = a.trace and read_file(a.trace) })
       if not text then
         if code == "usage" then usage_error(msg) end
         fail(msg)
@@ -890,6 +892,9 @@ M.commands = {
       out(text)
     end,
   },
+  -- zis run, zis test: the flow simulator (lua/zis/flow/cli.lua)
+  require("zis.flow.cli").command("run", M.integer),
+  require("zis.flow.cli").command("test", M.integer),
   {
     name = "mock", summary = "run the local registry",
     description = "Serves the ZIS API from memory on loopback, as Zendesk answers it (the routes " ..
@@ -1058,6 +1063,7 @@ local function add_params(p, spec)
       if o.choices then opt:choices(o.choices) end
       if o.default ~= nil then opt:default(tostring(o.default)) end
       if o.required then opt:count(1) end  -- shown without brackets in the usage
+      if o.count then opt:count(o.count) end  -- "*": repeatable, a list
     end
     opt:target(key_of(o[1]))
   end

@@ -15,6 +15,10 @@
 -- States that zis.validate finds fault with, and states no path from
 -- StartAt reaches, are drawn in red; the problem is the tooltip (DOT) or
 -- an extra label line (Mermaid, whose tooltips GitHub does not show).
+--
+-- With opts.trace (a zis.flow.run result, or its JSON), the path a run
+-- took is drawn over the diagram: the states it entered and the edges it
+-- followed in blue, and the state it failed in filled red.
 
 local zis_core = require "zis.core"
 local validate = require "zis.validate"
@@ -252,7 +256,7 @@ function Model:machine(def, path, title)
   -- every state a node first, so edges can point forwards
   for k, name in ipairs(order) do
     local s = states[name]
-    local node = { id = self:node_id(), name = clean(name), problems = {}, machines = {},
+    local node = { id = self:node_id(), name = clean(name), raw = name, problems = {}, machines = {},
                    path = path .. ".States" .. seg(name) }
     node.type = is_object(s) and type(s.Type) == "string" and s.Type or "?"
     node.lines = is_object(s) and self:state_lines(s) or {}
@@ -323,6 +327,65 @@ function Model:place(problems)
   end
 end
 
+-- The path of a run (a zis.flow.run result): entered states get
+-- .visited, followed edges .taken, the state the run failed in .failed
+-- (with the error as an extra line).  Iterations ("Each[0] > Inner[1]")
+-- are found through their Map states' machines.
+function Model:overlay(result)
+  local flow = is_object(result) and str(result.flow)
+  local m
+  for _, f in ipairs(self.flows) do
+    if flow and f.title == "flow: " .. clean(flow) then m = f end
+  end
+  if not m or not is_list(result.trace) then return end
+  local function node_in(machine, name)
+    for _, n in ipairs(machine.states) do if n.raw == name then return n end end
+  end
+  -- the machine an entry ran in: the flow, or a Map's Iterator
+  local function machine_of(iteration)
+    local cur = m
+    if type(iteration) ~= "string" then return cur end
+    for step in iteration:gmatch("[^>]+") do
+      local map_name = step:match("^%s*(.-)%[%d+%]%s*$")
+      local map = map_name and cur and node_in(cur, map_name)
+      cur = map and map.machines[1]
+      if not cur then return nil end
+    end
+    return cur
+  end
+  local taken = {}
+  for _, e in ipairs(result.trace) do
+    local machine = is_object(e) and machine_of(e.iteration)
+    local node = machine and node_in(machine, e.state)
+    if node then
+      node.visited = true
+      if type(e.next) == "string" then
+        local to = node_in(machine, e.next)
+        if to then taken[node.id .. ">" .. to.id] = true end
+      end
+      if e.type == "Map" and node.machines[1] and (math_type(e.items) == "integer" and e.items > 0) then
+        taken[node.id .. ">" .. node.machines[1].start.id] = true
+      end
+    end
+  end
+  if result.status == "failed" then
+    local last
+    for i = #result.trace, 1, -1 do
+      local e = result.trace[i]
+      if is_object(e) and e.state == result.state and not e.iteration then last = e break end
+    end
+    local node = last and node_in(m, last.state)
+    if node then
+      node.failed = true
+      node.lines[#node.lines + 1] = shorten(clean("failed: " .. tostring(result.error)), 48)
+    end
+  end
+  for _, e in ipairs(self.edges) do
+    if taken[e.from.id .. ">" .. e.to.id] then e.taken = true end
+  end
+  self.traced = true
+end
+
 local function build(bundle, opts)
   local self = setmetatable({ count = 0, clusters = 0, edges = {}, placed = {}, flows = {}, jobs = {},
                               problems = {}, actions = {} }, Model)
@@ -381,6 +444,7 @@ local function build(bundle, opts)
     end
   end
   for _, m in ipairs(self.flows) do mark(m) end
+  if opts.trace ~= nil then self:overlay(opts.trace) end
   return self
 end
 
@@ -410,6 +474,10 @@ local DOT_STYLE = {
 }
 local DOT_UNKNOWN = 'shape=box, style="dashed,filled", fillcolor="#ffffff"'
 local DOT_BROKEN = ', color="#dc2626", fontcolor="#991b1b", penwidth=3'
+-- a traced run (opts.trace): states entered, the state it failed in
+local DOT_VISITED = ', color="#1d4ed8", penwidth=3'
+local DOT_FAILED = ', color="#b91c1c", fillcolor="#fca5a5", penwidth=4'
+local DOT_TAKEN = ', color="#1d4ed8", fontcolor="#1d4ed8", penwidth=2.5'
 local DOT_EDGE = {
   next = "", choice = "", start = ', color="#9a3412"',
   catch = ', style=dashed, color="#b45309", fontcolor="#b45309"',
@@ -426,9 +494,10 @@ local function dot_node(out, indent, node, kind)
   local tip = { (kind or node.type) .. ": " .. node.name }
   for _, p in ipairs(node.problems) do tip[#tip + 1] = p end
   local broken = #node.problems > 0 or node.type == "missing"
-  out[#out + 1] = format("%s%s [label=%s, tooltip=%s, %s%s];", indent, node.id,
+  local run = node.failed and DOT_FAILED or node.visited and DOT_VISITED or ""
+  out[#out + 1] = format("%s%s [label=%s, tooltip=%s, %s%s%s];", indent, node.id,
                          dot_string(concat(label_of(node), "\n")), dot_string(concat(tip, "\n")),
-                         DOT_STYLE[kind or node.type] or DOT_UNKNOWN, broken and DOT_BROKEN or "")
+                         DOT_STYLE[kind or node.type] or DOT_UNKNOWN, broken and DOT_BROKEN or "", run)
 end
 
 local function dot_machine(out, indent, m)
@@ -458,7 +527,8 @@ local function to_dot(model)
   for _, job in ipairs(model.jobs) do dot_node(out, "  ", job, "job") end
   for _, m in ipairs(model.flows) do dot_machine(out, "  ", m) end
   for _, e in ipairs(model.edges) do
-    local attrs = (e.label and "label=" .. dot_string(e.label) or "") .. DOT_EDGE[e.style]
+    local attrs = (e.label and "label=" .. dot_string(e.label) or "") .. DOT_EDGE[e.style] ..
+                  (e.taken and DOT_TAKEN or "")
     attrs = attrs:gsub("^, ", "")
     out[#out + 1] = format("  %s -> %s%s;", e.from.id, e.to.id, attrs ~= "" and " [" .. attrs .. "]" or "")
   end
@@ -495,9 +565,11 @@ local MERMAID_CLASS = {
   Fail = "fill:#fde2e2,stroke:#9f1239", Parallel = "fill:#fce7f3,stroke:#9d174d",
   job = "fill:#fff7ed,stroke:#9a3412", other = "fill:#ffffff,stroke:#374151,stroke-dasharray:4",
   broken = "stroke:#dc2626,stroke-width:3px,color:#991b1b",
+  visited = "stroke:#1d4ed8,stroke-width:3px",
+  failed = "fill:#fca5a5,stroke:#b91c1c,stroke-width:4px",
 }
 local MERMAID_CLASS_ORDER = { "job", "Action", "Choice", "Map", "Wait", "Pass", "Succeed", "Fail",
-                              "Parallel", "other", "broken" }
+                              "Parallel", "other", "broken", "visited", "failed" }
 local MERMAID_ARROW = { next = "-->", choice = "-->", start = "-->", catch = "-.->", each = "==>" }
 
 local function mermaid_node(out, indent, node, kind, classes)
@@ -511,6 +583,8 @@ local function mermaid_node(out, indent, node, kind, classes)
   if #node.problems > 0 or node.type == "missing" then
     classes.broken[#classes.broken + 1] = node.id
   end
+  if node.failed then classes.failed[#classes.failed + 1] = node.id
+  elseif node.visited then classes.visited[#classes.visited + 1] = node.id end
 end
 
 local function mermaid_machine(out, indent, m, classes)
@@ -531,12 +605,17 @@ end
 
 local function to_mermaid(model)
   local out = { "flowchart TD" }
-  local classes = { broken = {}, styles = {} }
+  local classes = { broken = {}, styles = {}, visited = {}, failed = {} }
   for _, job in ipairs(model.jobs) do mermaid_node(out, "  ", job, "job", classes) end
   for _, m in ipairs(model.flows) do mermaid_machine(out, "  ", m, classes) end
-  for _, e in ipairs(model.edges) do
+  local taken = {}
+  for i, e in ipairs(model.edges) do
     out[#out + 1] = "  " .. e.from.id .. " " .. MERMAID_ARROW[e.style] ..
                     (e.label and "|" .. mermaid_string(e.label) .. "|" or "") .. " " .. e.to.id
+    if e.taken then taken[#taken + 1] = i - 1 end   -- linkStyle counts from 0
+  end
+  if #taken > 0 then
+    classes.styles[#classes.styles + 1] = "  linkStyle " .. concat(taken, ",") .. " stroke:#1d4ed8,stroke-width:3px"
   end
   -- broken last, so its red outline wins over the type's colours
   for _, name in ipairs(MERMAID_CLASS_ORDER) do
@@ -602,6 +681,14 @@ end
 
 -- bundle (decoded) -> text | nil, message, code
 local function produce(b, opts, fmt)
+  if type(opts.trace) == "string" then
+    local t, why = zis_core.decode_json(opts.trace)
+    if t == nil then return nil, "the trace is not JSON: " .. tostring(why), "error" end
+    local copy = {}
+    for k, v in pairs(opts) do copy[k] = v end
+    copy.trace = t
+    opts = copy
+  end
   local model = build(b, opts)
   if WRITERS[fmt] then return WRITERS[fmt](model) end
   return run_dot(to_dot(model), fmt, type(opts.dot) == "string" and opts.dot or "dot")
@@ -611,7 +698,8 @@ end
 -- bundle: a table or JSON text.  opts.format: "dot" (default), "mermaid",
 -- "svg" or "png" (these two run Graphviz's dot: opts.dot, default "dot"
 -- on PATH); opts.validate = false leaves zis.validate's findings out;
--- opts.integration is passed to zis.validate.  Misuse (a bundle that is
+-- opts.integration is passed to zis.validate; opts.trace (a zis.flow.run
+-- result, or its JSON text) draws the path that run took.  Misuse (a bundle that is
 -- neither a table nor a string, an unknown format) raises; text that is
 -- not a JSON object, or a missing or failing dot, returns nil, message.
 local function diagram(bundle, opts, level)

@@ -437,6 +437,7 @@ require("zis.token").install(zis, methods, sibling)
 
 zis.validate = require "zis.validate"
 zis.graph = require "zis.graph"
+zis.flow = require "zis.flow"     -- zis.flow.run: a flow run offline (docs/manual.md, "Testing flows")
 local plan = require "zis.plan"
 zis.plan, zis.apply, zis.import = plan.plan, plan.apply, plan.import
 methods.deploy = require "zis.deploy"

@@ -1,0 +1,124 @@
+-- zis.jq: libjq from Lua, compared with the jq command on a corpus.
+-- luacheck: max line length 150
+local jq = require "zis.jq"
+local zis = require "zis"
+
+local INPUT = [[{"ticket_event":{"ticket":{"id":27642,"subject":"Printer on fire","priority":"urgent",
+"tags":["vip","hardware"],"follower_ids":[35334,234,123456],"custom_fields":[{"id":12345,"value":"745"},
+{"id":27648,"value":"yes"}],"requester":{"email":"a@example.com","name":null},"score":2.5,"big":9007199254740993}},
+"comments":{"comments":[{"id":1,"attachments":[{"id":10},{"id":11}]},{"id":2,"attachments":[]}]}}]]
+
+-- ~30 expressions of the kind ZIS flows use (Zendesk's jq cheat sheet)
+local CORPUS = {
+  ".", ".ticket_event.ticket.id", ".ticket_event.ticket.follower_ids[0]",
+  ".ticket_event.ticket.custom_fields[1].id", ".ticket_event.ticket.tags | length",
+  ".ticket_event.ticket.id | tostring", ".ticket_event.ticket.subject | ascii_downcase",
+  "[.ticket_event.ticket.tags[] | {tag: .}]", ".ticket_event.ticket.custom_fields | map(.value)",
+  ".ticket_event.ticket.custom_fields[] | select(.id == 27648) | .value",
+  "{id: .ticket_event.ticket.id, who: .ticket_event.ticket.requester.email}",
+  ".ticket_event.ticket.tags | index(\"hardware\")", ".ticket_event.ticket.tags | join(\",\")",
+  "[.comments.comments[] | .attachments[] | .id]", ".ticket_event.ticket | keys",
+  ".ticket_event.ticket | has(\"priority\")", ".ticket_event.ticket.requester.name // \"unknown\"",
+  ".ticket_event.ticket.score * 2", ".ticket_event.ticket.follower_ids | add",
+  ".ticket_event.ticket.follower_ids | sort", ".ticket_event.ticket.follower_ids | max",
+  "if .ticket_event.ticket.priority == \"urgent\" then \"page\" else \"queue\" end",
+  ".ticket_event.ticket.subject | split(\" \")", ".ticket_event.ticket.subject | test(\"fire\")",
+  "[.ticket_event.ticket.tags[] | ascii_upcase] | first", ".ticket_event.ticket.custom_fields | from_entries? // \"n/a\"",
+  ".ticket_event.ticket.tags | to_entries", "[range(0; 3)]", ".ticket_event.ticket.id, .ticket_event.ticket.priority",
+  "empty", ".ticket_event.ticket.big", "\"Ticket \\(.ticket_event.ticket.id)\"", ".missing.deeper",
+  "[.ticket_event.ticket.follower_ids[] | select(. > 1000)] | length",
+}
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- `jq -c EXPR` on INPUT: its output lines
+local function jq_command(expr)
+  local f = os.tmpname()
+  local h = assert(io.open(f, "wb"))
+  h:write(INPUT)
+  h:close()
+  -- the jq command runs unsanitized under make asan (it is not ours)
+  local p = assert(io.popen("env -u LD_PRELOAD jq -c " .. shell_quote(expr) .. " " .. f .. " 2>/dev/null"))
+  local lines = {}
+  for l in p:lines() do lines[#lines + 1] = l end
+  local ok = p:close()
+  os.remove(f)
+  return lines, ok
+end
+
+describe("zis.jq", function()
+  it("gives what `jq -c` gives, on a corpus of expressions", function()
+    assert.is_true(os.execute("command -v jq >/dev/null") == true, "the jq command is needed (apt-get install jq)")
+    assert.is_true(#CORPUS >= 30)
+    for _, expr in ipairs(CORPUS) do
+      local want, ok = jq_command(expr)
+      assert.is_true(ok, expr)
+      local got, why = jq.run(expr, INPUT)
+      assert.is_table(got, tostring(why))
+      assert.same(want, got, expr)
+    end
+  end)
+
+  it("eval converts through zis's codec: integers stay integers", function()
+    local out = assert(jq.eval(".n + 1, .f, .s, .a, .o", { n = 41, f = 2.5, s = "x", a = zis.array{ 1, 2 },
+                                                           o = zis.object{} }))
+    assert.equal(5, #out)
+    assert.equal("integer", math.type(out[1]))
+    assert.equal(42, out[1])
+    assert.equal(2.5, out[2])
+    assert.equal("x", out[3])
+    assert.same({ 1, 2 }, out[4])
+    assert.equal(zis.array_metatable, getmetatable(out[4]))
+    assert.equal("{}", zis.encode_json(out[5]))   -- still an object
+    assert.same({}, jq.eval("empty", {}))
+    assert.equal(zis.null, jq.eval(".x", zis.object{})[1])
+  end)
+
+  it("returns nil and one line for compile, input and runtime errors, and halt_error", function()
+    local r, why = jq.run(".a |", "{}")
+    assert.is_nil(r)
+    assert.matches("^jq: cannot compile the expression: error: syntax error", why)
+    assert.is_nil(why:find("\n"))
+    r, why = jq.run(".", "{x")
+    assert.is_nil(r)
+    assert.matches("^jq: input is not JSON", why)
+    r, why = jq.run("error(\"boom\")", "{}")
+    assert.is_nil(r)
+    assert.equal("jq: error: boom", why)
+    r, why = jq.run(".[] | .x", "[1]")
+    assert.is_nil(r)
+    assert.matches("Cannot index number", why)
+    r, why = jq.run("\"stop\" | halt_error", "null")
+    assert.is_nil(r)
+    assert.equal("jq: halted: stop", why)
+  end)
+
+  it("raises on misuse, and on values JSON cannot hold", function()
+    assert.has_error(function() jq.run(nil, "{}") end)
+    assert.has_error(function() jq.run(".", {}) end)
+    assert.has_error(function() jq.eval(".", function() end) end)
+  end)
+
+  it("leaves nothing behind across many runs and failures (collected)", function()
+    for _ = 1, 40 do
+      jq.run(".[]", "[1,2,3]")
+      jq.run("bad |", "1")
+      jq.run("error({a: 1})", "1")
+      jq.eval(".", { a = { 1, 2, 3 } })
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.same({ "3" }, jq.run("length", "[1,2,3]"))
+  end)
+
+  it("is a module of its own: zis.core does not link libjq", function()
+    local p = assert(io.popen("ldd build/zis/core.so"))
+    local deps = p:read("a")
+    p:close()
+    assert.is_nil(deps:find("libjq", 1, true))
+    p = assert(io.popen("ldd build/zis/jq.so"))
+    deps = p:read("a")
+    p:close()
+    assert.truthy(deps:find("libjq", 1, true))
+  end)
+end)
