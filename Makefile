@@ -119,7 +119,10 @@ ASAN_CC ?= gcc
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all
 ASAN_GC ?= collectgarbage("incremental", 1, 400, 10)
-ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-file-name=libubsan.so)
+# libjq is preloaded too: Lua unloads zis.jq (and so libjq) before exit,
+# which would leave libjq's own leaks unnamed (tools/lsan.supp names it).
+ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-file-name=libubsan.so) \
+               $$($(ASAN_CC) -print-file-name=libjq.so.1)
 ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
