@@ -145,6 +145,13 @@ end
 -- The sections
 ---------------------------------------------------------------------------
 
+-- A path the manifest names, relative to the manifest's folder.
+function M.resolve(dir, p)
+  if p:sub(1, 1) == "/" then return p end
+  if dir == "." then return p end
+  return dir .. "/" .. p
+end
+
 local TOP = { integration = true, description = true, bundles = true, job_specs = true,
               configs = true, connections = true, oauth_clients = true, inbound_webhooks = true }
 
@@ -286,7 +293,7 @@ local function check_webhooks(m, raw)
   m.inbound_webhooks = {}
   if raw == nil then return end
   want("inbound_webhooks", raw, "an array of webhooks", is_array(raw))
-  local seen = {}
+  local seen, files = {}, {}
   for i, w in ipairs(raw) do
     local path = "inbound_webhooks" .. seg(i)
     want(path, w, "an object", is_object(w))
@@ -297,6 +304,16 @@ local function check_webhooks(m, raw)
     out.key = out.source_system .. ":" .. out.event_type
     if seen[out.key] then refuse(path, "a second webhook for " .. out.key) end
     seen[out.key] = true
+    if out.credentials_file then
+      local fpath = join(path, "credentials_file")
+      out.file = M.resolve(m.dir, out.credentials_file)
+      -- one file holds one webhook's credentials: a second would overwrite them
+      if files[out.file] then
+        refuse(fpath, out.credentials_file .. " is also the credentials_file of " .. files[out.file] ..
+                      " (each webhook needs its own file)")
+      end
+      files[out.file] = path
+    end
     m.inbound_webhooks[i] = out
   end
 end

@@ -121,11 +121,65 @@ end
 
 local function nonnull(v) if v == null then return nil end return v end
 
+
+-- The links apply made to record the webhooks it created: uuid -> key
+-- ("source_system:event_type").
+local function webhook_records(c, integration)
+  local rec = {}
+  for _, l in ipairs(collect(c.links, c, integration, { link_type = manifest.WEBHOOK_LINK,
+                                                        left_object_name = "*", page_size = 100 })) do
+    local key, uuid = l.left_object and l.left_object.name, l.right_object and l.right_object.name
+    if type(key) == "string" and type(uuid) == "string" then rec[uuid] = key end
+  end
+  return rec
+end
+
+-- Fills live.webhooks (key -> {uuid, source_system, event_type, recorded})
+-- and live.unrecorded (webhooks no apply recorded: key -> array).  The
+-- list endpoint is not in Zendesk's reference (zaf-toolbox calls it, a
+-- runbook says there is none): on 404 or 405, the webhooks are those the
+-- records name, each confirmed with a GET, and live.listed is false.
+local function read_webhooks(c, integration, live)
+  local rec = webhook_records(c, integration)
+  live.records = rec
+  local res, err = c:list_inbound_webhooks(integration)
+  if res then
+    live.listed = true
+    for _, w in ipairs(type(res.webhooks) == "table" and res.webhooks or {}) do
+      if type(w) == "table" and type(w.uuid) == "string" then
+        local key = tostring(w.source_system) .. ":" .. tostring(w.event_type)
+        local v = { uuid = w.uuid, source_system = w.source_system, event_type = w.event_type,
+                    recorded = rec[w.uuid] ~= nil }
+        if v.recorded and not live.webhooks[key] then
+          live.webhooks[key] = v
+        else
+          live.unrecorded[key] = live.unrecorded[key] or {}
+          local u = live.unrecorded[key]
+          u[#u + 1] = v
+        end
+      end
+    end
+    return
+  end
+  if err.status ~= 404 and err.status ~= 405 then error(err, 0) end
+  live.listed = false
+  for _, uuid in ipairs(sorted_keys(rec)) do
+    local key = rec[uuid]
+    local w, gerr = c:get_inbound_webhook(integration, uuid)
+    if w then
+      live.webhooks[key] = { uuid = uuid, source_system = w.source_system, event_type = w.event_type,
+                             recorded = true }
+    elseif gerr.status ~= 404 then
+      error(gerr, 0)
+    end
+  end
+end
+
 -- Reads what plan compares.  Raises error objects (read_live's caller
 -- catches them).  svc() gives the integration's client.
 local function read_live(admin, svc, integration)
   local live = { exists = false, bundles = {}, job_specs = {}, configs = {}, connections = {},
-                 oauth_clients = {}, webhooks = {} }
+                 oauth_clients = {}, webhooks = {}, unrecorded = {}, records = {} }
   local list = check(admin:list_integrations())
   for _, i in ipairs(type(list.integrations) == "table" and list.integrations or {}) do
     if i.name == integration then live.exists, live.description = true, nonnull(i.description) end
@@ -150,21 +204,12 @@ local function read_live(admin, svc, integration)
     live.connections[x.name] = x
   end
   local oc = check(c:list_oauth_clients(integration))
-  for _, x in ipairs(type(oc.oauth_clients) == "table" and oc.oauth_clients or {}) do
-    live.oauth_clients[x.name] = x
+  -- the API's key is clients; a bare array is tolerated (docs/zendesk-api.md)
+  local clients = oc.clients or oc.oauth_clients or (getmetatable(oc) == array_mt and oc) or {}
+  for _, x in ipairs(type(clients) == "table" and clients or {}) do
+    if type(x) == "table" and type(x.name) == "string" then live.oauth_clients[x.name] = x end
   end
-  for _, l in ipairs(collect(c.links, c, integration, { link_type = manifest.WEBHOOK_LINK,
-                                                        left_object_name = "*", page_size = 100 })) do
-    local key, uuid = l.left_object and l.left_object.name, l.right_object and l.right_object.name
-    if type(key) == "string" and type(uuid) == "string" then
-      local w, err = c:get_inbound_webhook(integration, uuid)
-      if w then
-        live.webhooks[key] = { uuid = uuid, source_system = w.source_system, event_type = w.event_type }
-      elseif err.status ~= 404 then
-        error(err, 0)
-      end
-    end
-  end
+  read_webhooks(c, integration, live)
   return live
 end
 
@@ -221,8 +266,9 @@ local function build(admin, m, opts, live, svc)
   end
 
   -- bundles, each followed by its job specs
-  local declared_specs = {}
+  local declared_specs, manifest_bundles = {}, {}
   for _, b in ipairs(m.bundles) do
+    manifest_bundles[b.name] = true
     local l = live.bundles[b.name]
     local upload = function() return admin:upload_bundle(I, b.text) end
     local uploaded = true
@@ -250,6 +296,23 @@ local function build(admin, m, opts, live, svc)
       else
         add("job_spec", n, "unchanged", nil, { "not installed (not in the manifest's job_specs)" })
       end
+    end
+  end
+
+  -- installed job specs that no bundle of the manifest defines (renamed,
+  -- or from a bundle the manifest dropped): a stale job spec still fires
+  -- on real events, so it is uninstalled with or without prune
+  local defined_by = {}
+  for _, name in ipairs(sorted_keys(live.bundles)) do
+    for _, n in ipairs(deploy.job_spec_names(live.bundles[name])) do defined_by[n] = name end
+  end
+  for _, n in ipairs(sorted_keys(live.job_specs)) do
+    if not declared_specs[n] and live.job_specs[n].installed == true then
+      local b = defined_by[n]
+      add("job_spec", n, "uninstall", function() return svc():uninstall_job_spec(I, n) end,
+          { "installed, but no bundle of the manifest defines it" ..
+            (b and not manifest_bundles[b] and (" (it is in bundle " .. b .. ", not in the manifest)")
+             or "") .. ": a stale job spec still runs on real events" })
     end
   end
 
@@ -345,41 +408,44 @@ local function build(admin, m, opts, live, svc)
     if it then need_env(c.secret, it) end
   end
 
-  -- inbound webhooks
-  local declared_hooks = {}
+  -- inbound webhooks: each declared one is matched with the live webhook
+  -- apply recorded for it; failing that, with one no apply recorded (an
+  -- apply killed between creating and recording it), which is reported
+  -- and never duplicated.
+  local matched = {}
   for _, w in ipairs(m.inbound_webhooks) do
-    declared_hooks[w.key] = true
     local l = live.webhooks[w.key]
+    local unrec = live.unrecorded[w.key]
     if l then
+      matched[l.uuid] = true
       add("inbound_webhook", w.key, "unchanged", nil, { "uuid " .. l.uuid })
+    elseif unrec then
+      M.plan_unrecorded_webhook(add, notes, svc, I, w, unrec, matched)
     else
       add("inbound_webhook", w.key, "create", function(report)
-        return M.create_webhook(svc(), I, w, m.dir, report)
+        return M.create_webhook(svc(), I, w, report)
       end, { w.credentials_file and ("credentials written to " .. w.credentials_file .. " (mode 0600)")
              or "credentials printed once: name a credentials_file to keep them" })
     end
   end
 
   -- what the manifest does not declare: pruned, or noted
-  local function extra(kind, name, op, what)
+  local function extra(kind, name, op, what, details)
     if opts.prune and op then
-      add(kind, name, kind == "job_spec" and "uninstall" or "delete", op, { "not in the manifest" })
+      local d = { "not in the manifest" }
+      for _, x in ipairs(details or {}) do d[#d + 1] = x end
+      add(kind, name, "delete", op, d)
     else
       notes[#notes + 1] = format("%s %s is not in the manifest: %s", kind, name,
                                  op and "kept (prune deletes it)" or what)
     end
   end
-  for _, n in ipairs(sorted_keys(live.job_specs)) do
-    if not declared_specs[n] and live.job_specs[n].installed == true then
-      extra("job_spec", n, function() return svc():uninstall_job_spec(I, n) end)
-    end
-  end
-  local declared_bundles = {}
-  for _, b in ipairs(m.bundles) do declared_bundles[b.name] = true end
+  -- bundles are never deleted (Zendesk documents them as undeletable):
+  -- their job specs were uninstalled above
   for _, name in ipairs(sorted_keys(live.bundles)) do
-    if not declared_bundles[name] then
-      local uuid = live.bundles[name].uuid
-      extra("bundle", name, function() return svc():delete_bundle(I, uuid) end)
+    if not manifest_bundles[name] then
+      notes[#notes + 1] = format("bundle %s is not in the manifest: kept (Zendesk cannot delete a " ..
+                                 "bundle; its job specs are uninstalled instead)", name)
     end
   end
   for _, scope in ipairs(sorted_keys(live.configs)) do
@@ -399,14 +465,23 @@ local function build(admin, m, opts, live, svc)
     end
   end
   for _, name in ipairs(sorted_keys(live.oauth_clients)) do
+    local uuid = live.oauth_clients[name].uuid
     if not m.oauth_clients[name] then
-      extra("oauth_client", name, nil, "kept (the API cannot delete an OAuth client)")
+      extra("oauth_client", name, function() return svc():delete_oauth_client(I, uuid) end, nil,
+            { "deleting an OAuth client deletes the OAuth connections made with it" })
     end
   end
-  for _, key in ipairs(sorted_keys(live.webhooks)) do
-    if not declared_hooks[key] then
-      extra("inbound_webhook", key, nil, "kept (the API cannot delete an inbound webhook)")
-    end
+  local extra_hooks = {}
+  for _, l in pairs(live.webhooks) do if not matched[l.uuid] then extra_hooks[#extra_hooks + 1] = l end end
+  for _, list in pairs(live.unrecorded) do
+    for _, l in ipairs(list) do if not matched[l.uuid] then extra_hooks[#extra_hooks + 1] = l end end
+  end
+  sort(extra_hooks, function(x, y) return x.uuid < y.uuid end)
+  for _, l in ipairs(extra_hooks) do
+    local key = tostring(l.source_system) .. ":" .. tostring(l.event_type)
+    extra("inbound_webhook", key .. " " .. l.uuid, function()
+      return M.delete_webhook(svc(), I, l.uuid, live.records[l.uuid])
+    end, nil, { "deleting it revokes its credentials" })
   end
 
   local counts = { create = 0, update = 0, delete = 0, install = 0, uninstall = 0, unchanged = 0 }
@@ -453,13 +528,13 @@ M.write_private = write_private
 -- Creates one webhook: its credentials go to the file the manifest names,
 -- or into report.credentials (printed once by the command line); then a
 -- link records it, so plan finds it.
-function M.create_webhook(c, I, w, dir, report)
+function M.create_webhook(c, I, w, report)
   local res, err = c:create_inbound_webhook(I, { source_system = w.source_system, event_type = w.event_type })
   if not res then return nil, err end
   local creds = { uuid = res.uuid, path = res.path, username = res.username, password = res.password,
                   source_system = w.source_system, event_type = w.event_type }
   if w.credentials_file then
-    local file = w.credentials_file:sub(1, 1) == "/" and w.credentials_file or (dir .. "/" .. w.credentials_file)
+    local file = w.file
     local ok, why = write_private(file, require("zis").pretty_json(creds))
     if not ok then
       return nil, "webhook " .. tostring(res.uuid) .. " was created but its credentials were not written: " ..
@@ -471,6 +546,58 @@ function M.create_webhook(c, I, w, dir, report)
   return c:create_link(I, { link_type = manifest.WEBHOOK_LINK,
                             left_object = { name = w.key },
                             right_object = { name = res.uuid } })
+end
+
+-- Deletes a webhook (revoking its credentials) and the link that recorded
+-- it, if any.
+function M.delete_webhook(c, I, uuid, key)
+  local ok, err = c:delete_inbound_webhook(I, uuid)
+  if not ok and err.status ~= 404 then return nil, err end
+  if key then
+    return c:delete_link(I, { link_type = manifest.WEBHOOK_LINK, left_object_name = key,
+                              right_object_name = uuid })
+  end
+  return true
+end
+
+-- The uuid a credentials file holds, or nil.
+local function held_uuid(file)
+  local f = io.open(file, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, v = pcall(zis_core.decode_json, text or "")
+  return ok and type(v) == "table" and type(v.uuid) == "string" and v.uuid or nil
+end
+
+-- A declared webhook with no recorded live webhook but one or more that no
+-- apply recorded (the list shows them).  If its credentials_file holds one
+-- of their uuids, an earlier apply created it and stopped before the
+-- record: apply records it.  Otherwise it is reported, and not created
+-- again (a second webhook for the same event would be a second secret to
+-- keep).
+function M.plan_unrecorded_webhook(add, notes, svc, I, w, unrec, matched)
+  local file = w.file
+  local held = file and held_uuid(file)
+  for _, u in ipairs(unrec) do
+    if held and u.uuid == held then
+      matched[u.uuid] = true
+      add("inbound_webhook", w.key, "update", function()
+        return svc():create_link(I, { link_type = manifest.WEBHOOK_LINK, left_object = { name = w.key },
+                                      right_object = { name = u.uuid } })
+      end, { "record webhook " .. u.uuid .. ": an earlier apply created it and stopped before " ..
+             "recording it; its credentials are in " .. w.credentials_file })
+      return
+    end
+  end
+  local u = unrec[1]
+  matched[u.uuid] = true
+  add("inbound_webhook", w.key, "unchanged", nil,
+      { "webhook " .. u.uuid .. " exists but no apply recorded it, so its credentials may be lost: " ..
+        "not creating another" })
+  notes[#notes + 1] = format("inbound webhook %s: webhook %s was not created by an apply that finished " ..
+                             "(one killed before recording it, or made by hand); if its credentials " ..
+                             "are lost, delete it and apply again to create a new one", w.key, u.uuid)
 end
 
 ---------------------------------------------------------------------------
