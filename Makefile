@@ -30,6 +30,9 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
+# zis.plan.*: installed under zis/plan/
+LUA_PLAN_MODULES = lua/zis/plan/diff.lua lua/zis/plan/live.lua lua/zis/plan/steps.lua \
+                   lua/zis/plan/webhooks.lua lua/zis/plan/import.lua
 # zis.loop.*: installed under zis/loop/
 LUA_LOOP_MODULES = lua/zis/loop/cqueues.lua lua/zis/loop/luv.lua
 
@@ -166,6 +169,8 @@ install: all
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/plan
+	install -m 0644 $(LUA_PLAN_MODULES) $(DESTDIR)$(LUA_DIR)/zis/plan/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/loop
 	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
@@ -175,7 +180,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
-	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/plan/,$(notdir $(LUA_PLAN_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/plan 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:

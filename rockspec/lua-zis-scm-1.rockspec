@@ -53,6 +53,11 @@ build = {
     ["zis.util"] = "lua/zis/util.lua",
     ["zis.manifest"] = "lua/zis/manifest.lua",
     ["zis.plan"] = "lua/zis/plan.lua",
+    ["zis.plan.diff"] = "lua/zis/plan/diff.lua",
+    ["zis.plan.live"] = "lua/zis/plan/live.lua",
+    ["zis.plan.steps"] = "lua/zis/plan/steps.lua",
+    ["zis.plan.webhooks"] = "lua/zis/plan/webhooks.lua",
+    ["zis.plan.import"] = "lua/zis/plan/import.lua",
     ["zis.core"] = {
       sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c", "src/zis_fs.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
