@@ -188,6 +188,15 @@ end
 -- allow_outside; a file allowed outside is listed in m.outside, so the
 -- plan names it.
 local function confined(m, path, p)
+  -- one spelling per file ("a/./b", "a/../a/b" are "a/b"), so two
+  -- entries naming one file are seen as one
+  if p:sub(1, 1) ~= "/" and not escapes(p) then
+    local parts = {}
+    for part in p:gmatch("[^/]+") do
+      if part == ".." then parts[#parts] = nil elseif part ~= "." then parts[#parts + 1] = part end
+    end
+    p = table.concat(parts, "/")
+  end
   if escapes(p) then
     if not m.allow_outside then
       refuse(path, p .. " is outside the manifest's folder (absolute, or climbing out with ..): " ..
