@@ -114,7 +114,7 @@ end
 ---------------------------------------------------------------------------
 
 local OPTIONS = { prune = true, reset_secrets = true, getenv = true, integration_client = true, dir = true,
-                  on_credentials = true, allow_outside = true, force = true }
+                  on_credentials = true, allow_outside = true }
 
 function M.check_args(fname, client, opts)
   if type(client) ~= "userdata" and type(client) ~= "table" then
