@@ -221,7 +221,4 @@ function M.build(methods, deps)
   return methods
 end
 
--- For the modules that check names before a call (deploy, export, plan).
-M.valid_name = valid_name
-
 return M
