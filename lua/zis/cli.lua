@@ -15,9 +15,9 @@ local argparse = require "argparse"
 local zis = require "zis"
 
 local error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
-      string, table, tonumber, tostring, type, xpcall =
+      string, table, tonumber, tostring, type, utf8, xpcall =
       error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
-      string, table, tonumber, tostring, type, xpcall
+      string, table, tonumber, tostring, type, utf8, xpcall
 
 local M = {}
 
@@ -35,6 +35,7 @@ Failure.__tostring = function(f) return f.message end
 -- The message is printed after "zis: ", so an error object's own
 -- "zis: " prefix is dropped.
 local function fail(message, status)
+  if message == nil then message = "failed, and no reason was given (a bug: please report it)" end
   error(setmetatable({ message = (tostring(message):gsub("^zis: ", "")),
                        status = status or M.EXIT_FAILURE }, Failure), 0)
 end
@@ -104,12 +105,43 @@ local function print_table(header, rows)
   if #rows == 0 then out("(none)\n") end
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then fail(err) end
-  local s, rerr = f:read("a")
+-- errno values io.open and read report (Linux)
+local ENOENT, EACCES, EISDIR, ENOTDIR = 2, 13, 21, 20
+
+-- The reason of a failed open or read, in the user's words: "no such
+-- file", "is a folder, not a file", "permission denied".
+local function io_reason(msg, code)
+  if code == ENOENT then return "no such file" end
+  if code == EISDIR then return "is a folder, not a file" end
+  if code == EACCES then return "permission denied (see its mode: ls -l)" end
+  if code == ENOTDIR then return "no such file (a part of the path is not a folder)" end
+  msg = tostring(msg or "unknown error"):gsub("^.*: ", "")
+  return msg:sub(1, 1):lower() .. msg:sub(2)
+end
+M.io_reason = io_reason
+
+--- read_file(path [, what]) -> the file's bytes, or a failure naming
+-- path.  what says what the file should hold ("the bundle, a JSON file"),
+-- for the empty and the binary cases.  Any file the CLI reads is text:
+-- an empty file, a binary one (a NUL byte) and, but for a Lua file, one
+-- that is not UTF-8 are refused here, before any request.
+local function read_file(path, what)
+  local f, err, code = io.open(path, "rb")
+  if not f then fail(path .. ": " .. io_reason(err, code)) end
+  local s, rerr, rcode = f:read("a")
   f:close()
-  if not s then fail(path .. ": " .. tostring(rerr)) end
+  if not s then
+    fail(path .. ": " .. (rcode == EISDIR and "" or "cannot read it: ") .. io_reason(rerr, rcode))
+  end
+  what = what or (path:match("%.lua$") and "a Lua file" or "a JSON file")
+  if s == "" then fail(path .. ": the file is empty; expected " .. what) end
+  if s:find("\0", 1, true) then fail(path .. ": a binary file, not text; expected " .. what) end
+  if not path:match("%.lua$") then
+    local _, bad = utf8.len(s)
+    if bad then
+      fail(path .. ": not UTF-8 text (byte " .. bad .. "); save it as UTF-8")
+    end
+  end
   return s
 end
 
@@ -149,7 +181,7 @@ end
 function TYPES.seconds(s)
   local n = tonumber(s)
   if n and n >= 0 and n < math.huge then return n end
-  return nil, "'" .. s .. "' is not a number of seconds"
+  return nil, "'" .. s .. "' is not a number of seconds (0 or more)"
 end
 
 -- A request timeout: the client's own bounds (zis.new's `timeout`).
@@ -256,6 +288,9 @@ local PLAN_OPTIONS = {
 }
 
 local function load_manifest(path)
+  -- a folder, a missing, unreadable, empty or binary file: named here, in
+  -- the words every command uses (zis.manifest.load reads it again)
+  read_file(path, "the manifest, a Lua or JSON file")
   local m, why = require("zis.manifest").load(path)
   if not m then fail(why) end
   return m
@@ -293,11 +328,13 @@ local function read_json_object(path)
     text = io.stdin:read("a")
     if not text then fail("cannot read stdin") end
   else
-    text = read_file(path)
+    text = read_file(path, "a JSON object")
   end
-  local v = zis.decode_json(text)
+  local v, why = zis.decode_json(text)
+  local name = path == "-" and "stdin" or path
+  if v == nil then fail(name .. ": not JSON (" .. tostring(why) .. "); expected a JSON object") end
   if type(v) ~= "table" or getmetatable(v) == zis.array_metatable then
-    fail((path == "-" and "stdin" or path) .. ": not a JSON object")
+    fail(name .. ": not a JSON object (a config is one: {...})")
   end
   return v
 end
@@ -414,7 +451,14 @@ M.commands = {
                       "job specs are left uninstalled: prefer zis deploy.",
         args = { INTEGRATION, { "file", "the bundle, a JSON file" } },
         run = function(ctx, a)
-          local text = read_file(a.file)
+          local text = read_file(a.file, "the bundle, a JSON file")
+          -- sent as it is, but not when it is not JSON: the server's 400
+          -- would not name the file
+          local bundle, why = zis.decode_json(text)
+          if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
+          if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
+            fail(a.file .. ": not a bundle (a JSON object)")
+          end
           ctx:check(ctx:client():upload_bundle(a.integration, text))
           if ctx.json then return out('{"uploaded":true}\n') end
           out("uploaded ", a.file, " to ", a.integration,
@@ -456,7 +500,8 @@ M.commands = {
     options = { { "--integration", "the integration the bundle's references must name",
                   type = "integration" } },
     run = function(ctx, a)
-      local ok, problems = zis.validate(read_file(a.file), { integration = a.integration })
+      local ok, problems = zis.validate(read_file(a.file, "the bundle, a JSON file"),
+                                        { integration = a.integration })
       if ctx.json then
         ctx:json_out{ ok = ok, problems = zis.array(problems) }
       else
@@ -481,9 +526,12 @@ M.commands = {
       { "--uninstall-stale", "uninstall job specs of older bundles", flag = true },
     },
     run = function(ctx, a)
-      local text = read_file(a.file)
-      local bundle = zis.decode_json(text)
-      if type(bundle) ~= "table" then fail(a.file .. ": not a JSON bundle") end
+      local text = read_file(a.file, "the bundle, a JSON file")
+      local bundle, why = zis.decode_json(text)
+      if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
+      if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
+        fail(a.file .. ": not a bundle (a JSON object)")
+      end
       local integration = a.integration or integration_of(bundle)
       local report
       if not integration then
@@ -881,12 +929,17 @@ M.commands = {
         if not integration then usage_error("INTEGRATION: " .. why) end
         bundle = ctx:check(ctx:client():get_bundle(integration, a.uuid))
       else
-        bundle = read_file(a.source)
+        bundle = read_file(a.source, "the bundle, a JSON file")
       end
-      local text, msg, code = require("zis.graph").render(bundle, { format = a.format,
-                                                                   trace = a.trace and read_file(a.trace) })
+      local trace = a.trace and read_file(a.trace, "the result of zis --json run")
+      local text, msg, code = require("zis.graph").render(bundle, { format = a.format, trace = trace })
       if not text then
         if code == "usage" then usage_error(msg) end
+        -- the file the message is about, named as the user gave it
+        if not a.uuid and tostring(msg):match("^not JSON") then msg = a.source .. ": " .. msg
+        elseif a.trace and tostring(msg):match("^the trace ") then
+          msg = a.trace .. ": " .. tostring(msg):gsub("^the trace is ", "")
+        end
         fail(msg)
       end
       out(text)
@@ -1151,6 +1204,45 @@ local function command_words(argv, program)
   return table.concat(words, " ")
 end
 
+-- The options that take a value, in every command, and the global ones.
+local function value_options()
+  local set = { ["--timeout"] = true }
+  local function walk(list)
+    for _, spec in ipairs(list or {}) do
+      for _, o in ipairs(spec.options or {}) do
+        if not o.flag then for name in o[1]:gmatch("%S+") do set[name] = true end end
+      end
+      walk(spec.commands)
+    end
+  end
+  walk(M.commands)
+  return set
+end
+
+-- argparse takes "-1" for an option, so "--timeout -1" was "unknown
+-- option '-1' (did you mean '-h'?)".  A negative number after an option
+-- that takes a value is that option's value ("--timeout=-1"), and the
+-- option's own check says what it must be.
+local function join_negative_values(args)
+  local takes, out, i = value_options(), {}, 1
+  while i <= #args do
+    local a, nxt = args[i], args[i + 1]
+    if a == "--" then
+      table.move(args, i, #args, #out + 1, out)
+      break
+    end
+    if takes[a] and nxt and nxt:match("^%-%.?%d") then
+      out[#out + 1] = a .. "=" .. nxt
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+M.join_negative_values = join_negative_values
+
 ---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
@@ -1164,6 +1256,8 @@ end
 
 -- Writes the one-line error; if even stderr fails, the status says it.
 local function report(program, msg)
+  -- one line, whatever the message holds (a file name with a newline)
+  msg = tostring(msg):gsub("%s*[\r\n]+%s*", " ")
   local ok = io.stderr:write(program, ": ", msg, "\n")
   return ok ~= nil
 end
@@ -1179,7 +1273,7 @@ function M.main(argv, opts)
   local status
   local ok, e = xpcall(function()
     local parser = M.parser(state, opts.only, program)
-    local pok, parsed, result = pcall(parser.pparse, parser, args)
+    local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args))
     if state.help or state.version then
       out(state.version and zis.user_agent or state.help:get_help(), "\n")
       flush_stdout()
