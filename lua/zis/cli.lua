@@ -339,18 +339,40 @@ local function read_json_object(path)
   return v
 end
 
+-- A line typed on the terminal without echo, after a prompt on stderr
+-- naming what is asked.  Echo is turned off with stty (stdin is the
+-- terminal) and turned on again on every path: a line, end of input, a
+-- failed read, Ctrl-C (lua.c's "interrupted!" is raised when io.read
+-- returns, inside the pcall; it is raised again after, so the exit
+-- status is 130).
+local function read_hidden(prompt)
+  err_out(prompt, ": ")
+  io.stderr:flush()
+  local echo_off = os.execute("stty -echo 2>/dev/null") == true
+  local ok, line = pcall(io.stdin.read, io.stdin, "l")
+  if echo_off then os.execute("stty echo 2>/dev/null") end
+  err_out("\n")   -- the newline the user's Enter did not echo
+  if not ok then error(line, 0) end
+  return line
+end
+M.read_hidden = read_hidden
+
+local function stdin_is_terminal() return os.execute("test -t 0") == true end
+
 -- A secret, never from argv (ps shows argv): from the environment
--- variable --secret-env names, else the first line of stdin.
-local function read_secret(env_name)
+-- variable --secret-env names, else the first line of stdin: typed
+-- without echo after a prompt naming `what` on a terminal, read as it is
+-- from a pipe.
+local function read_secret(env_name, what)
   local v
   if env_name then
     v = getenv(env_name)
     if not v then usage_error("environment variable " .. env_name .. " is unset or empty") end
   else
-    v = io.stdin:read("l")
+    if stdin_is_terminal() then v = read_hidden(what) else v = io.stdin:read("l") end
     if v then v = v:gsub("\r$", "") end
     if not v or v == "" then
-      usage_error("no secret: give --secret-env VAR, or the secret on stdin")
+      usage_error("no secret (the " .. what .. "): give --secret-env VAR, or the secret on stdin")
     end
   end
   return v
@@ -700,7 +722,9 @@ M.commands = {
           if a.type ~= "basic_auth" and a.username then usage_error("--username is for basic_auth only") end
           local fields = { name = a.name, allowed_domain = a.domain, header_name = a.header,
                            username = a.username }
-          fields[CONNECTION_SECRET[a.type]] = read_secret(a.secret_env)
+          local what = (a.type == "api_key" and "API key" or a.type == "basic_auth" and
+                        ("password of " .. a.username) or "bearer token") .. " for connection " .. a.name
+          fields[CONNECTION_SECRET[a.type]] = read_secret(a.secret_env, what)
           local c <close> = integration_client(ctx, a.integration)
           local res = ctx:check(c:create_connection(a.integration, a.type, fields))
           if ctx.json then return ctx:json_out(res) end
