@@ -273,6 +273,46 @@ describe("zis connections create on a terminal", function()
   end)
 end)
 
+describe("zis speaks in flags, commands and variables, not Lua options", function()
+  before_each(H.reset)
+  it("bad Zendesk settings name the environment variable", function()
+    local CASES = {
+      { "ZENDESK_URL=http://example.com", "plain http:// is allowed only to loopback hosts; use https:// in ZENDESK_URL" },
+      { "ZENDESK_URL=https://a@acme.zendesk.com", "ZENDESK_URL must name a host, without user info" },
+      { "ZENDESK_URL= ZENDESK_SUBDOMAIN='a b'", "ZENDESK_SUBDOMAIN must be a Zendesk subdomain like 'acme'" },
+    }
+    for _, c in ipairs(CASES) do
+      local code, _, err = zis_cmd("integrations", c[1])
+      assert.equal(2, code)
+      assert_words(err, c[1])
+      assert.equal("zis: bad Zendesk settings in the environment: " .. c[2] .. "\n", err)
+      assert.is_nil(err:find("option '", 1, true))
+      assert.is_nil(err:find("_http", 1, true))
+    end
+  end)
+
+  it("the library's advice, as the command line says it", function()
+    local w = require("zis.cli").cli_words
+    assert.equal("stale job spec still installed: x (--uninstall-stale removes it)",
+                 w("stale job spec still installed: x (uninstall_stale = true removes it)"))
+    assert.equal("no OAuth client 'zis_x' on this account (zis create makes it; ...)",
+                 w("no OAuth client 'zis_x' on this account (create_integration makes it; ...)"))
+    assert.is_nil(w("redirects are not followed; follow_redirects = true follows those that stay on the same host")
+                  :find("follow_redirects", 1, true))
+  end)
+
+  it("zis deploy's stale job specs name --uninstall-stale", function()
+    H.fresh("example_integration")
+    local c = H.client()
+    assert(c:upload_bundle("example_integration", H.bundle("example_integration", "example_bundle", { "old_spec" })))
+    assert(c:install_job_spec("example_integration", "old_spec"))
+    c:close()
+    local _, out = zis_cmd("deploy " .. EXAMPLE)
+    assert.matches("stale job spec still installed: [%w_:]+ %(%-%-uninstall%-stale removes it%)", out)
+    assert.is_nil(out:find("uninstall_stale", 1, true))
+  end)
+end)
+
 describe("bin/zis before make", function()
   it("says, in one line, to run make first", function()
     local dir = os.tmpname()

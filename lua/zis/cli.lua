@@ -71,6 +71,33 @@ local function classify(e)
 end
 M.classify = classify
 
+-- lua-zis speaks to Lua callers: its messages name Lua options and
+-- methods.  On the command line the same advice names the flag, the
+-- command or the environment variable instead; where the CLI has no
+-- equivalent, it says what to do.
+local CLI_WORDS = {
+  { "uninstall_stale = true removes", "--uninstall-stale removes" },
+  { "uninstall_stale = true", "--uninstall-stale" },
+  { "dry_run = true", "--dry-run" },
+  { "use https:// or set allow_insecure_http = true",
+    "use https:// in ZENDESK_URL" },
+  { "follow_redirects = true follows those that stay on the same host",
+    "check ZENDESK_URL: it must be your account's own https://SUBDOMAIN.zendesk.com" },
+  { "create_integration makes it", "zis create makes it" },
+  { "use client:for_integration%(integration%)", "zis configs, connections, links and webhooks do that" },
+  { "^zis%.new: ", "" }, { "^zis%.from_env: ", "" },
+  { "option 'url'", "ZENDESK_URL" }, { "option 'subdomain'", "ZENDESK_SUBDOMAIN" },
+  { "option 'email'", "ZENDESK_EMAIL" }, { "option 'token'", "ZENDESK_API_TOKEN" },
+  { "option 'password'", "ZENDESK_PASSWORD" }, { "option 'oauth_token'", "ZENDESK_OAUTH_TOKEN" },
+  { "option 'timeout'", "--timeout" },
+}
+local function cli_words(msg)
+  msg = tostring(msg)
+  for _, w in ipairs(CLI_WORDS) do msg = msg:gsub(w[1], (w[2]:gsub("%%", "%%%%"))) end
+  return msg
+end
+M.cli_words = cli_words
+
 ---------------------------------------------------------------------------
 -- Checked output
 ---------------------------------------------------------------------------
@@ -214,7 +241,7 @@ function Context:client()
                 "ZENDESK_OAUTH_TOKEN, or ZENDESK_OAUTH_CLIENT_ID with ZENDESK_OAUTH_CLIENT_SECRET")
   end
   local ok, c = pcall(zis.from_env, { debug = self.debug or nil, timeout = self.timeout })
-  if not ok then usage_error("bad Zendesk settings in the environment: " .. (classify(c))) end
+  if not ok then usage_error("bad Zendesk settings in the environment: " .. cli_words((classify(c)))) end
   self._client = c
   return c
 end
@@ -583,8 +610,8 @@ M.commands = {
         ctx:json_out(o)
       else
         for _, p in ipairs(report.problems or {}) do out("  ", p.severity, ": ", p.path, ": ", p.message, "\n") end
-        for _, s in ipairs(report.steps or {}) do out("  ", s, "\n") end
-        out(report.summary, "\n")
+        for _, s in ipairs(report.steps or {}) do out("  ", cli_words(s), "\n") end
+        out(cli_words(report.summary), "\n")
       end
       return report.ok and 0 or 1
     end,
@@ -1281,7 +1308,7 @@ end
 -- Writes the one-line error; if even stderr fails, the status says it.
 local function report(program, msg)
   -- one line, whatever the message holds (a file name with a newline)
-  msg = tostring(msg):gsub("%s*[\r\n]+%s*", " ")
+  msg = cli_words(tostring(msg):gsub("%s*[\r\n]+%s*", " "))
   local ok = io.stderr:write(program, ": ", msg, "\n")
   return ok ~= nil
 end
