@@ -361,7 +361,7 @@ local function read_json_object(path)
   local name = path == "-" and "stdin" or path
   if v == nil then fail(name .. ": not JSON (" .. tostring(why) .. "); expected a JSON object") end
   if type(v) ~= "table" or getmetatable(v) == zis.array_metatable then
-    fail(name .. ": not a JSON object (a config is one: {...})")
+    fail(name .. ": not a JSON object")
   end
   return v
 end
