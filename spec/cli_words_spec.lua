@@ -15,7 +15,8 @@ local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 -- status, stdout, stderr.
 local function zis_cmd(args, env)
   local out, err = os.tmpname(), os.tmpname()
-  local cmd = string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s </dev/null",
+  local cmd = string.format(
+    "env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s </dev/null",
     H.url, H.email, H.token, env or "", args, out, err)
   local _, _, code = os.execute(cmd)
   local o, e = H.read(out), H.read(err)
@@ -277,7 +278,8 @@ describe("zis speaks in flags, commands and variables, not Lua options", functio
   before_each(H.reset)
   it("bad Zendesk settings name the environment variable", function()
     local CASES = {
-      { "ZENDESK_URL=http://example.com", "plain http:// is allowed only to loopback hosts; use https:// in ZENDESK_URL" },
+      { "ZENDESK_URL=http://example.com",
+        "plain http:// is allowed only to loopback hosts; use https:// in ZENDESK_URL" },
       { "ZENDESK_URL=https://a@acme.zendesk.com", "ZENDESK_URL must name a host, without user info" },
       { "ZENDESK_URL= ZENDESK_SUBDOMAIN='a b'", "ZENDESK_SUBDOMAIN must be a Zendesk subdomain like 'acme'" },
     }

@@ -1275,22 +1275,22 @@ end
 -- that takes a value is that option's value ("--timeout=-1"), and the
 -- option's own check says what it must be.
 local function join_negative_values(args)
-  local takes, out, i = value_options(), {}, 1
+  local takes, joined, i = value_options(), {}, 1
   while i <= #args do
     local a, nxt = args[i], args[i + 1]
     if a == "--" then
-      table.move(args, i, #args, #out + 1, out)
+      table.move(args, i, #args, #joined + 1, joined)
       break
     end
     if takes[a] and nxt and nxt:match("^%-%.?%d") then
-      out[#out + 1] = a .. "=" .. nxt
+      joined[#joined + 1] = a .. "=" .. nxt
       i = i + 2
     else
-      out[#out + 1] = a
+      joined[#joined + 1] = a
       i = i + 1
     end
   end
-  return out
+  return joined
 end
 M.join_negative_values = join_negative_values
 
