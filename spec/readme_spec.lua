@@ -155,6 +155,7 @@ describe("README shell blocks", function()
       "a real account: the walkthrough runs the same commands locally",
     ["zis validate bundle.json"] = "the walkthrough", ["zis deploy bundle.json --dry-run"] = "the walkthrough",
     ["zis deploy bundle.json --uninstall-stale"] = "spec/cli_spec.lua",
+    ["export ACME_TOKEN=fake-acme-token"] = "README shell blocks, from a fresh clone",
   }
   it("every other shell line is exercised elsewhere", function()
     local started = {}
@@ -174,6 +175,90 @@ describe("README shell blocks", function()
         end
       end
     end
+  end)
+end)
+
+-- The README's shell blocks as a user runs them: from a fresh clone (git
+-- clone of this repository, then make there once), in a clean environment
+-- with only the clone's bin/ (and the system's) on PATH, and the
+-- ZENDESK_* settings the "try it" walkthrough exports (pointing at the
+-- local registry).  Anything else a block needs, the block sets itself:
+-- ACME_TOKEN is not given here.  Each line's exit status is checked.
+describe("README shell blocks, from a fresh clone", function()
+  local pwd = io.popen("pwd")
+  local root = pwd:read("l")
+  pwd:close()
+  local clone = os.tmpname()
+  os.remove(clone)
+  local built
+  setup(function()
+    built = os.execute("git clone -q " .. root .. " " .. clone .. " 2>&1 && make -s -C " .. clone ..
+                       " all >/dev/null 2>&1")
+  end)
+  teardown(function() os.execute("rm -rf " .. clone) end)
+
+  -- Runs `block` in the clone, each command line followed by its status;
+  -- returns the statuses in order and the whole output.
+  local function run_block(block)
+    local lines = {}
+    for line in block:gmatch("[^\n]+") do
+      lines[#lines + 1] = line
+      if not line:match("^%s*#") and not line:match("^export ") then
+        lines[#lines + 1] = 'echo "[status $?]"'
+      end
+    end
+    local p = assert(io.popen("cd " .. clone .. " && env -i PATH=" .. clone .. "/bin:/usr/bin:/bin HOME=" ..
+      clone .. " ZENDESK_URL=" .. H.url .. " ZENDESK_EMAIL=" .. H.email .. " ZENDESK_API_TOKEN=" .. H.token ..
+      " bash 2>&1 <<'README'\n" .. table.concat(lines, "\n") .. "\nREADME"))
+    local out = p:read("a")
+    p:close()
+    local statuses = {}
+    for n in out:gmatch("%[status (%d+)%]") do statuses[#statuses + 1] = tonumber(n) end
+    return statuses, out
+  end
+
+  local function block_after(heading_pattern)
+    local section = readme:match(heading_pattern)
+    return section and section:match("```sh\n(.-)```")
+  end
+
+  it("zis test examples/flows", function()
+    assert.is_true(built, "git clone and make in " .. clone)
+    local block = readme:match("```sh\n(zis test examples/flows[^\n]*\n)```")
+    assert.is_string(block)
+    local statuses, out = run_block(block)
+    assert.same({ 0 }, statuses, out)
+    assert.matches("4 passed, 0 failed", out)
+  end)
+
+  it("Deployments as code: plan, apply, plan --prune, import", function()
+    assert.is_true(built, "git clone and make in " .. clone)
+    H.reset()
+    local block = block_after("\n## Deployments as code\n(.-)\n## ")
+    assert.is_string(block)
+    assert.matches("export ACME_TOKEN=", block, 1, true)
+    local statuses, out = run_block(block)
+    -- plan: changes pending (2); apply: done (0); plan --prune: nothing (0); import (0)
+    assert.same({ 2, 0, 0, 0 }, statuses, out)
+    assert.matches("applied: %d+ step%(s%) done", out)
+    assert.is_nil(out:find("zis: ", 1, true), out)
+  end)
+
+  it("Setting up a whole integration, from the shell", function()
+    assert.is_true(built, "git clone and make in " .. clone)
+    H.reset()
+    local block = block_after("\n## Setting up a whole integration\n(.-)\n## ")
+    assert.is_string(block)
+    -- the files the text says are yours
+    assert(os.execute("cp examples/manifest/bundles/acme_sync.json " .. clone .. "/bundle.json && " ..
+                      "echo '{\"priority\": \"high\"}' > " .. clone .. "/settings.json && " ..
+                      "rm -f " .. clone .. "/acme_webhook.json"))
+    local statuses, out = run_block(block)
+    assert.same({ 0, 0, 0, 0, 0, 0, 0 }, statuses, out)
+    assert.matches("credentials written to acme_webhook.json", out, 1, true)
+    local p = io.popen("stat -c %a " .. clone .. "/acme_webhook.json")
+    assert.equal("600", p:read("l"))
+    p:close()
   end)
 end)
 

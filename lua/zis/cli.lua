@@ -15,9 +15,9 @@ local argparse = require "argparse"
 local zis = require "zis"
 
 local error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
-      string, table, tonumber, tostring, type, xpcall =
+      string, table, tonumber, tostring, type, utf8, xpcall =
       error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
-      string, table, tonumber, tostring, type, xpcall
+      string, table, tonumber, tostring, type, utf8, xpcall
 
 local M = {}
 
@@ -35,6 +35,7 @@ Failure.__tostring = function(f) return f.message end
 -- The message is printed after "zis: ", so an error object's own
 -- "zis: " prefix is dropped.
 local function fail(message, status)
+  if message == nil then message = "failed, and no reason was given (a bug: please report it)" end
   error(setmetatable({ message = (tostring(message):gsub("^zis: ", "")),
                        status = status or M.EXIT_FAILURE }, Failure), 0)
 end
@@ -70,6 +71,33 @@ local function classify(e)
 end
 M.classify = classify
 
+-- lua-zis speaks to Lua callers: its messages name Lua options and
+-- methods.  On the command line the same advice names the flag, the
+-- command or the environment variable instead; where the CLI has no
+-- equivalent, it says what to do.
+local CLI_WORDS = {
+  { "uninstall_stale = true removes", "--uninstall-stale removes" },
+  { "uninstall_stale = true", "--uninstall-stale" },
+  { "dry_run = true", "--dry-run" },
+  { "use https:// or set allow_insecure_http = true",
+    "use https:// in ZENDESK_URL" },
+  { "follow_redirects = true follows those that stay on the same host",
+    "check ZENDESK_URL: it must be your account's own https://SUBDOMAIN.zendesk.com" },
+  { "create_integration makes it", "zis create makes it" },
+  { "use client:for_integration%(integration%)", "zis configs, connections, links and webhooks do that" },
+  { "^zis%.new: ", "" }, { "^zis%.from_env: ", "" },
+  { "option 'url'", "ZENDESK_URL" }, { "option 'subdomain'", "ZENDESK_SUBDOMAIN" },
+  { "option 'email'", "ZENDESK_EMAIL" }, { "option 'token'", "ZENDESK_API_TOKEN" },
+  { "option 'password'", "ZENDESK_PASSWORD" }, { "option 'oauth_token'", "ZENDESK_OAUTH_TOKEN" },
+  { "option 'timeout'", "--timeout" },
+}
+local function cli_words(msg)
+  msg = tostring(msg)
+  for _, w in ipairs(CLI_WORDS) do msg = msg:gsub(w[1], (w[2]:gsub("%%", "%%%%"))) end
+  return msg
+end
+M.cli_words = cli_words
+
 ---------------------------------------------------------------------------
 -- Checked output
 ---------------------------------------------------------------------------
@@ -104,12 +132,43 @@ local function print_table(header, rows)
   if #rows == 0 then out("(none)\n") end
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then fail(err) end
-  local s, rerr = f:read("a")
+-- errno values io.open and read report (Linux)
+local ENOENT, EACCES, EISDIR, ENOTDIR = 2, 13, 21, 20
+
+-- The reason of a failed open or read, in the user's words: "no such
+-- file", "is a folder, not a file", "permission denied".
+local function io_reason(msg, code)
+  if code == ENOENT then return "no such file" end
+  if code == EISDIR then return "is a folder, not a file" end
+  if code == EACCES then return "permission denied (see its mode: ls -l)" end
+  if code == ENOTDIR then return "no such file (a part of the path is not a folder)" end
+  msg = tostring(msg or "unknown error"):gsub("^.*: ", "")
+  return msg:sub(1, 1):lower() .. msg:sub(2)
+end
+M.io_reason = io_reason
+
+--- read_file(path [, what]) -> the file's bytes, or a failure naming
+-- path.  what says what the file should hold ("the bundle, a JSON file"),
+-- for the empty and the binary cases.  Any file the CLI reads is text:
+-- an empty file, a binary one (a NUL byte) and, but for a Lua file, one
+-- that is not UTF-8 are refused here, before any request.
+local function read_file(path, what)
+  local f, err, code = io.open(path, "rb")
+  if not f then fail(path .. ": " .. io_reason(err, code)) end
+  local s, rerr, rcode = f:read("a")
   f:close()
-  if not s then fail(path .. ": " .. tostring(rerr)) end
+  if not s then
+    fail(path .. ": " .. (rcode == EISDIR and "" or "cannot read it: ") .. io_reason(rerr, rcode))
+  end
+  what = what or (path:match("%.lua$") and "a Lua file" or "a JSON file")
+  if s == "" then fail(path .. ": the file is empty; expected " .. what) end
+  if s:find("\0", 1, true) then fail(path .. ": a binary file, not text; expected " .. what) end
+  if not path:match("%.lua$") then
+    local _, bad = utf8.len(s)
+    if bad then
+      fail(path .. ": not UTF-8 text (byte " .. bad .. "); save it as UTF-8")
+    end
+  end
   return s
 end
 
@@ -149,7 +208,7 @@ end
 function TYPES.seconds(s)
   local n = tonumber(s)
   if n and n >= 0 and n < math.huge then return n end
-  return nil, "'" .. s .. "' is not a number of seconds"
+  return nil, "'" .. s .. "' is not a number of seconds (0 or more)"
 end
 
 -- A request timeout: the client's own bounds (zis.new's `timeout`).
@@ -182,7 +241,7 @@ function Context:client()
                 "ZENDESK_OAUTH_TOKEN, or ZENDESK_OAUTH_CLIENT_ID with ZENDESK_OAUTH_CLIENT_SECRET")
   end
   local ok, c = pcall(zis.from_env, { debug = self.debug or nil, timeout = self.timeout })
-  if not ok then usage_error("bad Zendesk settings in the environment: " .. (classify(c))) end
+  if not ok then usage_error("bad Zendesk settings in the environment: " .. cli_words((classify(c)))) end
   self._client = c
   return c
 end
@@ -258,7 +317,10 @@ local PLAN_OPTIONS = {
 }
 
 local function load_manifest(path, a)
-  local m, why = require("zis.manifest").load(path, nil, { allow_outside = a.allow_outside })
+  -- a folder, a missing, unreadable, empty or binary file: named here, in
+  -- the words every command uses (zis.manifest.load reads it again)
+  read_file(path, "the manifest, a Lua or JSON file")
+  local m, why = require("zis.manifest").load(path, nil, { allow_outside = a and a.allow_outside })
   if not m then fail(why) end
   return m
 end
@@ -302,27 +364,51 @@ local function read_json_object(path)
     text = io.stdin:read("a")
     if not text then fail("cannot read stdin") end
   else
-    text = read_file(path)
+    text = read_file(path, "a JSON object")
   end
-  local v = zis.decode_json(text)
+  local v, why = zis.decode_json(text)
+  local name = path == "-" and "stdin" or path
+  if v == nil then fail(name .. ": not JSON (" .. tostring(why) .. "); expected a JSON object") end
   if type(v) ~= "table" or getmetatable(v) == zis.array_metatable then
-    fail((path == "-" and "stdin" or path) .. ": not a JSON object")
+    fail(name .. ": not a JSON object")
   end
   return v
 end
 
+-- A line typed on the terminal without echo, after a prompt on stderr
+-- naming what is asked.  Echo is turned off with stty (stdin is the
+-- terminal) and turned on again on every path: a line, end of input, a
+-- failed read, Ctrl-C (lua.c's "interrupted!" is raised when io.read
+-- returns, inside the pcall; it is raised again after, so the exit
+-- status is 130).
+local function read_hidden(prompt)
+  err_out(prompt, ": ")
+  io.stderr:flush()
+  local echo_off = os.execute("stty -echo 2>/dev/null") == true
+  local ok, line = pcall(io.stdin.read, io.stdin, "l")
+  if echo_off then os.execute("stty echo 2>/dev/null") end
+  err_out("\n")   -- the newline the user's Enter did not echo
+  if not ok then error(line, 0) end
+  return line
+end
+M.read_hidden = read_hidden
+
+local function stdin_is_terminal() return os.execute("test -t 0") == true end
+
 -- A secret, never from argv (ps shows argv): from the environment
--- variable --secret-env names, else the first line of stdin.
-local function read_secret(env_name)
+-- variable --secret-env names, else the first line of stdin: typed
+-- without echo after a prompt naming `what` on a terminal, read as it is
+-- from a pipe.
+local function read_secret(env_name, what)
   local v
   if env_name then
     v = getenv(env_name)
     if not v then usage_error("environment variable " .. env_name .. " is unset or empty") end
   else
-    v = io.stdin:read("l")
+    if stdin_is_terminal() then v = read_hidden(what) else v = io.stdin:read("l") end
     if v then v = v:gsub("\r$", "") end
     if not v or v == "" then
-      usage_error("no secret: give --secret-env VAR, or the secret on stdin")
+      usage_error("no secret (the " .. what .. "): give --secret-env VAR, or the secret on stdin")
     end
   end
   return v
@@ -421,7 +507,14 @@ M.commands = {
                       "job specs are left uninstalled: prefer zis deploy.",
         args = { INTEGRATION, { "file", "the bundle, a JSON file" } },
         run = function(ctx, a)
-          local text = read_file(a.file)
+          local text = read_file(a.file, "the bundle, a JSON file")
+          -- sent as it is, but not when it is not JSON: the server's 400
+          -- would not name the file
+          local bundle, why = zis.decode_json(text)
+          if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
+          if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
+            fail(a.file .. ": not a bundle (a JSON object)")
+          end
           ctx:check(ctx:client():upload_bundle(a.integration, text))
           if ctx.json then return out('{"uploaded":true}\n') end
           out("uploaded ", a.file, " to ", a.integration,
@@ -463,7 +556,8 @@ M.commands = {
     options = { { "--integration", "the integration the bundle's references must name",
                   type = "integration" } },
     run = function(ctx, a)
-      local ok, problems = zis.validate(read_file(a.file), { integration = a.integration })
+      local ok, problems = zis.validate(read_file(a.file, "the bundle, a JSON file"),
+                                        { integration = a.integration })
       if ctx.json then
         ctx:json_out{ ok = ok, problems = zis.array(problems) }
       else
@@ -488,9 +582,12 @@ M.commands = {
       { "--uninstall-stale", "uninstall job specs of older bundles", flag = true },
     },
     run = function(ctx, a)
-      local text = read_file(a.file)
-      local bundle = zis.decode_json(text)
-      if type(bundle) ~= "table" then fail(a.file .. ": not a JSON bundle") end
+      local text = read_file(a.file, "the bundle, a JSON file")
+      local bundle, why = zis.decode_json(text)
+      if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
+      if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
+        fail(a.file .. ": not a bundle (a JSON object)")
+      end
       local integration = a.integration or integration_of(bundle)
       local report
       if not integration then
@@ -520,8 +617,8 @@ M.commands = {
         ctx:json_out(o)
       else
         for _, p in ipairs(report.problems or {}) do out("  ", p.severity, ": ", p.path, ": ", p.message, "\n") end
-        for _, s in ipairs(report.steps or {}) do out("  ", s, "\n") end
-        out(report.summary, "\n")
+        for _, s in ipairs(report.steps or {}) do out("  ", cli_words(s), "\n") end
+        out(cli_words(report.summary), "\n")
       end
       return report.ok and 0 or 1
     end,
@@ -660,7 +757,9 @@ M.commands = {
           if a.type ~= "basic_auth" and a.username then usage_error("--username is for basic_auth only") end
           local fields = { name = a.name, allowed_domain = a.domain, header_name = a.header,
                            username = a.username }
-          fields[CONNECTION_SECRET[a.type]] = read_secret(a.secret_env)
+          local what = (a.type == "api_key" and "API key" or a.type == "basic_auth" and
+                        ("password of " .. a.username) or "bearer token") .. " for connection " .. a.name
+          fields[CONNECTION_SECRET[a.type]] = read_secret(a.secret_env, what)
           local c <close> = integration_client(ctx, a.integration)
           local res = ctx:check(c:create_connection(a.integration, a.type, fields))
           if ctx.json then return ctx:json_out(res) end
@@ -897,12 +996,17 @@ M.commands = {
         if not integration then usage_error("INTEGRATION: " .. why) end
         bundle = ctx:check(ctx:client():get_bundle(integration, a.uuid))
       else
-        bundle = read_file(a.source)
+        bundle = read_file(a.source, "the bundle, a JSON file")
       end
-      local text, msg, code = require("zis.graph").render(bundle, { format = a.format,
-                                                                   trace = a.trace and read_file(a.trace) })
+      local trace = a.trace and read_file(a.trace, "the result of zis --json run")
+      local text, msg, code = require("zis.graph").render(bundle, { format = a.format, trace = trace })
       if not text then
         if code == "usage" then usage_error(msg) end
+        -- the file the message is about, named as the user gave it
+        if not a.uuid and tostring(msg):match("^not JSON") then msg = a.source .. ": " .. msg
+        elseif a.trace and tostring(msg):match("^the trace ") then
+          msg = a.trace .. ": " .. tostring(msg):gsub("^the trace is ", "")
+        end
         fail(msg)
       end
       out(text)
@@ -1173,6 +1277,45 @@ local function command_words(argv, program)
   return table.concat(words, " ")
 end
 
+-- The options that take a value, in every command, and the global ones.
+local function value_options()
+  local set = { ["--timeout"] = true }
+  local function walk(list)
+    for _, spec in ipairs(list or {}) do
+      for _, o in ipairs(spec.options or {}) do
+        if not o.flag then for name in o[1]:gmatch("%S+") do set[name] = true end end
+      end
+      walk(spec.commands)
+    end
+  end
+  walk(M.commands)
+  return set
+end
+
+-- argparse takes "-1" for an option, so "--timeout -1" was "unknown
+-- option '-1' (did you mean '-h'?)".  A negative number after an option
+-- that takes a value is that option's value ("--timeout=-1"), and the
+-- option's own check says what it must be.
+local function join_negative_values(args)
+  local takes, joined, i = value_options(), {}, 1
+  while i <= #args do
+    local a, nxt = args[i], args[i + 1]
+    if a == "--" then
+      table.move(args, i, #args, #joined + 1, joined)
+      break
+    end
+    if takes[a] and nxt and nxt:match("^%-%.?%d") then
+      joined[#joined + 1] = a .. "=" .. nxt
+      i = i + 2
+    else
+      joined[#joined + 1] = a
+      i = i + 1
+    end
+  end
+  return joined
+end
+M.join_negative_values = join_negative_values
+
 ---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
@@ -1186,6 +1329,8 @@ end
 
 -- Writes the one-line error; if even stderr fails, the status says it.
 local function report(program, msg)
+  -- one line, whatever the message holds (a file name with a newline)
+  msg = cli_words(tostring(msg):gsub("%s*[\r\n]+%s*", " "))
   local ok = io.stderr:write(program, ": ", msg, "\n")
   return ok ~= nil
 end
@@ -1201,7 +1346,7 @@ function M.main(argv, opts)
   local status
   local ok, e = xpcall(function()
     local parser = M.parser(state, opts.only, program)
-    local pok, parsed, result = pcall(parser.pparse, parser, args)
+    local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args))
     if state.help or state.version then
       out(state.version and zis.user_agent or state.help:get_help(), "\n")
       flush_stdout()

@@ -694,13 +694,50 @@ local function produce(b, opts, fmt)
   return run_dot(to_dot(model), fmt, type(opts.dot) == "string" and opts.dot or "dot")
 end
 
+-- zis.graph's options and the Lua types each takes.
+local OPTIONS = {
+  format = { string = true, text = "a string" },
+  dot = { string = true, text = "a string (the dot program)" },
+  validate = { boolean = true, text = "a boolean" },
+  integration = { string = true, text = "a string" },
+  trace = { string = true, table = true, text = "a zis.flow.run result or its JSON text" },
+}
+local OPTION_NAMES = concat(sorted_keys(OPTIONS), ", ")
+
+-- Edit distance, for "did you mean": a misspelt key is one or two edits
+-- away from the one meant.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(k)
+  if type(k) ~= "string" then return "" end
+  local best, best_d
+  for name in pairs(OPTIONS) do
+    local d = distance(k, name)
+    if d <= 2 and (not best_d or d < best_d or (d == best_d and name < best)) then best, best_d = name, d end
+  end
+  return best and (" (did you mean '" .. best .. "'?)") or ""
+end
+
 --- zis.graph(bundle [, opts]) -> text | nil, message
 -- bundle: a table or JSON text.  opts.format: "dot" (default), "mermaid",
 -- "svg" or "png" (these two run Graphviz's dot: opts.dot, default "dot"
 -- on PATH); opts.validate = false leaves zis.validate's findings out;
 -- opts.integration is passed to zis.validate; opts.trace (a zis.flow.run
 -- result, or its JSON text) draws the path that run took.  Misuse (a bundle that is
--- neither a table nor a string, an unknown format) raises; text that is
+-- neither a table nor a string, an unknown format, an unknown option or
+-- one of the wrong type) raises; text that is
 -- not a JSON object, or a missing or failing dot, returns nil, message.
 local function diagram(bundle, opts, level)
   if type(bundle) ~= "string" and type(bundle) ~= "table" then
@@ -710,6 +747,16 @@ local function diagram(bundle, opts, level)
     error("bad argument #2 to 'graph' (table expected, got " .. type(opts) .. ")", level)
   end
   opts = opts or {}
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then
+      error("bad argument #2 to 'graph' (unknown option '" .. tostring(k) .. "'" .. suggest(k) ..
+            "; known: " .. OPTION_NAMES .. ")", level)
+    elseif not want[type(v)] then
+      error("bad argument #2 to 'graph' (option '" .. k .. "' must be " .. want.text .. ", got " ..
+            type(v) .. ")", level)
+    end
+  end
   local fmt = opts.format or "dot"
   if not FORMATS[fmt] then
     error("bad argument #2 to 'graph' (format must be dot, mermaid, svg or png, got " ..
