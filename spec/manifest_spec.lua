@@ -82,3 +82,23 @@ describe("manifest confinement", function()
     assert(manifest.load(file))   -- a real manifest is well within it
   end)
 end)
+
+describe("a Lua manifest being evaluated", function()
+  it("Ctrl-C stops it: zis plan exits 130, in well under the time budget", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local f = assert(io.open(dir .. "/spin.lua", "w"))
+    f:write("while true do end\n")
+    f:close()
+    local t0 = require("socket").gettime()
+    local ok, _, code = os.execute("ZENDESK_URL=http://127.0.0.1:1 ZENDESK_EMAIL=a@example.com " ..
+      "ZENDESK_API_TOKEN=fake timeout --preserve-status -s INT 0.5 bin/zis plan " .. dir ..
+      "/spin.lua 2>/dev/null")
+    local took = require("socket").gettime() - t0
+    os.execute("rm -rf " .. dir)
+    assert.is_nil(ok)
+    assert.equal(130, code)
+    assert.is_true(took < 1.8, "took " .. took)
+  end)
+end)

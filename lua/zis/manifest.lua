@@ -213,8 +213,10 @@ local TOP = { integration = true, description = true, bundles = true, job_specs 
 local function read_text(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local s = f:read("a")
+  local s, rerr = f:read("a")
   f:close()
+  -- a folder opens on Linux, and only the read fails
+  if not s then return nil, path .. ": cannot read it (" .. tostring(rerr) .. ")" end
   return s
 end
 
@@ -420,8 +422,14 @@ local function run_budgeted(chunk)
   local co = coroutine.create(chunk)
   local start, base = os.clock(), collectgarbage("count")
   local over
+  -- lua.c's Ctrl-C sets a hook on the thread that runs us, not on this
+  -- coroutine: seen here as that hook changing, and raised again after
+  local caller = coroutine.running()
+  local caller_hook = debug.gethook(caller)
   debug.sethook(co, function()
-    if os.clock() - start > budget.seconds then
+    if debug.gethook(caller) ~= caller_hook then
+      over = "interrupted!"
+    elseif os.clock() - start > budget.seconds then
       over = format("ran for more than %g s (a manifest only builds a table)", budget.seconds)
     elseif collectgarbage("count") - base > budget.memory_kb then
       collectgarbage()   -- garbage is not the manifest's fault: count again
@@ -432,6 +440,9 @@ local function run_budgeted(chunk)
     if over then error(over, 0) end
   end, "", 1000)
   local ok, v = coroutine.resume(co)
+  if over == "interrupted!" or (not ok and require("zis.errors").is_interrupt(v)) then
+    error("interrupted!", 0)   -- Ctrl-C: the command exits 130
+  end
   if over then return false, over end
   return ok, v
 end

@@ -144,9 +144,9 @@ end
 
 -- Loads the manifest, reads the live state: m, plan, ops, close, or
 -- nil, err.
-local function prepare(client, source, opts)
+local function prepare(client, source, opts, fname)
   if type(source) ~= "string" and type(source) ~= "table" then
-    error("bad argument #2 (a manifest file or table expected)", 3)
+    error("bad argument #2 to '" .. (fname or "plan") .. "' (a manifest file or table expected)", 3)
   end
   local m, why = manifest.load(source, opts.dir, { allow_outside = opts.allow_outside })
   if not m then return nil, why end
@@ -172,7 +172,7 @@ end
 --- zis.plan(client, manifest [, opts]) -> plan | nil, err
 function M.plan(client, source, opts)
   opts = check_args("plan", client, opts)
-  local m, plan, _, close = prepare(client, source, opts)
+  local m, plan, _, close = prepare(client, source, opts, "plan")
   if not m then return nil, plan end
   close()
   return plan
@@ -186,7 +186,7 @@ local function step_name(it) return it.action .. " " .. (it.kind:gsub("_", " "))
 -- without password when it went to a file), summary.
 function M.apply(client, source, opts)
   opts = check_args("apply", client, opts)
-  local m, plan, ops, close = prepare(client, source, opts)
+  local m, plan, ops, close = prepare(client, source, opts, "apply")
   if not m then return nil, plan end
   local report = { ok = false, integration = m.integration, plan = plan, changes = plan.changes,
                    done = array{}, not_done = array{}, credentials = array{} }
