@@ -23,9 +23,6 @@ void zis_json_open (lua_State *L);
 ** leaks either way. */
 int zis_json_decode_buf (lua_State *L, const char *s, size_t n);
 
-/* The same as zis_json_decode_buf (the older name). */
-int zis_json_decode_quiet (lua_State *L, const char *s, size_t n);
-
 /* Encodes the value at idx and pushes the JSON text; raises
 ** "zis: <what>.path: <reason>" for a value JSON cannot represent. */
 void zis_json_encode (lua_State *L, int idx, const char *what);

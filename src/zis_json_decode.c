@@ -501,7 +501,4 @@ int zis_json_decode_buf (lua_State *L, const char *s, size_t n) {
   return 0;
 }
 
-int zis_json_decode_quiet (lua_State *L, const char *s, size_t n) {
-  return zis_json_decode_buf(L, s, n);
-}
 
