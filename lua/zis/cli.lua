@@ -434,7 +434,9 @@ local function open_private(path)
   return f
 end
 
-local CONNECTION_SECRET = { api_key = "api_key", basic_auth = "password", bearer_token = "token" }
+-- type -> the field that holds its secret (zis.endpoints has the types)
+local CONNECTION_SECRET = {}
+for ctype, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do CONNECTION_SECRET[ctype] = f.secret end
 
 -- The live secrets a connection read can carry: Zendesk's listing shows an
 -- OAuth connection's tokens (docs/zendesk-api.md), the legacy read too.

@@ -57,6 +57,14 @@ local function paging(extra)
   return o
 end
 
+-- The connection types and their fields, once for the client, the CLI,
+-- the manifest and the local registry: the secret (redacted in every
+-- read) and the plain fields; all are required on create.
+local CONNECTION_FIELDS = {
+  api_key = { secret = "api_key", plain = { "header_name", "allowed_domain" } },
+  basic_auth = { secret = "password", plain = { "username", "allowed_domain" } },
+  bearer_token = { secret = "token", plain = { "allowed_domain" } },
+}
 local CONNECTION_TYPES = { "api_key", "basic_auth", "bearer_token" }
 
 local LINK_QUERY = {
@@ -234,6 +242,8 @@ local rows = {
   { name = "admin_token", method = "POST", path = "/oauth/tokens",
     args = {}, auth = "client_credentials", internal = true },
 }
+
+rows.CONNECTION_FIELDS = CONNECTION_FIELDS
 
 -- Compile the templates once: the literal pieces and the holes, in order.
 for _, row in ipairs(rows) do

@@ -29,16 +29,13 @@ local encode_json, decode_json, array_mt = zis_core.encode_json, zis_core.decode
 local M = {}
 
 -- The fields of each connection type: which is the secret, which are
--- plain strings.  All are required, as the API requires them.
-M.CONNECTION_TYPES = {
-  api_key = { secret = "api_key", plain = { "header_name", "allowed_domain" } },
-  basic_auth = { secret = "password", plain = { "username", "allowed_domain" } },
-  bearer_token = { secret = "token", plain = { "allowed_domain" } },
-}
+-- plain strings (zis.endpoints holds them, for every module).
+M.CONNECTION_TYPES = require("zis.endpoints").CONNECTION_FIELDS
 
 -- OAuth client fields: name -> "secret" | "required" | "optional".
+-- grant_type is optional: Zendesk takes authorization_code then.
 M.OAUTH_CLIENT_FIELDS = { client_id = "required", client_secret = "secret", token_url = "required",
-                          grant_type = "required", auth_url = "optional", default_scopes = "optional" }
+                          grant_type = "optional", auth_url = "optional", default_scopes = "optional" }
 
 -- The link type apply records inbound webhooks under (the API lists none).
 M.WEBHOOK_LINK = "zis_manifest_inbound_webhook"
@@ -338,10 +335,10 @@ local function check_oauth_clients(m, raw)
       else out.fields[f] = check_string(join(path, f), c[f], how == "required") end
     end
     local g = out.fields.grant_type
-    if g ~= "authorization_code" and g ~= "client_credentials" then
+    if g ~= nil and g ~= "authorization_code" and g ~= "client_credentials" then
       refuse(join(path, "grant_type"), "authorization_code or client_credentials expected")
     end
-    if g == "authorization_code" and not out.fields.auth_url then
+    if (g or "authorization_code") == "authorization_code" and not out.fields.auth_url then
       refuse(join(path, "auth_url"), "required for the authorization_code grant")
     end
     m.oauth_clients[name] = out

@@ -20,13 +20,15 @@ S.RESERVED_HEADERS = {
 }
 S.RESERVED_PREFIXES = { "x-zis-", "x-amz-", "x-forwarded-", "proxy-", "sec-" }
 
--- The fields each connection type takes: required ones, and the secret
--- that every read redacts.
-S.CONNECTION_TYPES = {
-  api_key = { fields = { "name", "api_key", "header_name", "allowed_domain" }, secret = "api_key" },
-  basic_auth = { fields = { "name", "username", "password", "allowed_domain" }, secret = "password" },
-  bearer_token = { fields = { "name", "token", "allowed_domain" }, secret = "token" },
-}
+-- The fields each connection type takes (zis.endpoints holds them, for
+-- every module): all required, and the secret that every read redacts.
+S.CONNECTION_TYPES = {}
+for ctype, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do
+  local fields = { "name" }
+  for _, p in ipairs(f.plain) do fields[#fields + 1] = p end
+  fields[#fields + 1] = f.secret
+  S.CONNECTION_TYPES[ctype] = { fields = fields, secret = f.secret, has_header = fields[2] == "header_name" }
+end
 
 local REDACTED = "*****"
 
@@ -328,7 +330,7 @@ function S.install(Registry, h)
       local e, b, ct = check_domain(req.allowed_domain)
       if e then return e, b, ct end
     end
-    if kind.fields[3] == "header_name" and (req.header_name ~= nil or not partial) then
+    if kind.has_header and (req.header_name ~= nil or not partial) then
       local e, b, ct = check_header(req.header_name)
       if e then return e, b, ct end
     end

@@ -209,9 +209,11 @@ function S.oauth_clients(ctx)
     else
       local details = {}
       for _, f in ipairs(sorted_keys(manifest.OAUTH_CLIENT_FIELDS)) do
-        local lv = oauth_field(l, f)
-        if f ~= "client_secret" and lv ~= c.fields[f] then
-          details[#details + 1] = format("%s: %q -> %q", f, tostring(lv), tostring(c.fields[f]))
+        local lv, dv = oauth_field(l, f), c.fields[f]
+        -- a manifest that leaves grant_type out means Zendesk's default
+        if f == "grant_type" and dv == nil then dv = "authorization_code" end
+        if f ~= "client_secret" and lv ~= dv then
+          details[#details + 1] = format("%s: %q -> %q", f, tostring(lv), tostring(dv))
         end
       end
       it = update_or_unchanged(ctx, "oauth_client", name, details, c.secret, function()
