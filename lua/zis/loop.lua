@@ -35,9 +35,10 @@
 
 local core = require "zis.core"
 
-local wait, sockets, state, is_open, now = core.wait, core.sockets, core.state, core.is_open,
-                                            core.now
-local error, type, setmetatable = error, type, setmetatable
+local wait, sockets, state, is_open, now, poll = core.wait, core.sockets, core.state,
+                                                  core.is_open, core.now, core.poll
+local error, type, setmetatable, pcall, pairs, ipairs = error, type, setmetatable, pcall,
+                                                       pairs, ipairs
 local min = math.min
 local isyieldable, yield, resume, create, status, close_co =
       coroutine.isyieldable, coroutine.yield, coroutine.resume, coroutine.create,
@@ -73,19 +74,26 @@ function M.waiter(adapter)
     while true do
       local r = wait(client, 0)       -- progress without blocking; one result
       if r then st.waiting = nil return r end
-      if not is_open(client) then st.waiting = nil error(CLOSED, 0) end
       local left = deadline - now()
       if left <= 0 then st.waiting = nil return nil end
       local fds, ms = sockets(client)
       if ms >= 0 and ms / 1000 < left then left = ms / 1000 end
+      -- a close asked for by the call's own code (a hook, the token
+      -- function) is deferred to the call's end, as in blocking mode; one
+      -- made elsewhere while this call is suspended here ends it now
+      local was_open = is_open(client)
       adapter:wait(fds, min(left, M.MAX_SLICE), token)
+      if was_open and not is_open(client) then st.waiting = nil error(CLOSED, 0) end
     end
   end
 end
 
--- client:close() wakes a call of that client waiting in its adapter, so
--- the call ends at once with an error (the close itself is deferred to
--- the call's end by the C core, as for any close during a call).
+-- client:close() made elsewhere (another coroutine, a callback of the
+-- loop) wakes a call of that client waiting in its adapter, so the call
+-- ends at once with an error (the close itself is deferred to the call's
+-- end by the C core, as for any close during a call).  A close made by
+-- the call's own hooks or token function is only deferred: the call goes
+-- on and returns as it would without a scheduler.
 do
   local methods, cclose = core.methods, core.close
   methods.close = function(client)
@@ -171,45 +179,44 @@ end
 
 --- zis.loop.run(tasks): a reference host in Lua, for tests and scripts
 -- that have no loop of their own: steps the tasks until all have ended,
--- sleeping in luasocket's select (lua-socket, needed only here).
+-- sleeping in poll() (core.poll: no FD_SETSIZE limit, unlike select).
+-- An error of a task is raised from here (the other tasks are cancelled
+-- first, their requests freed), and so is an interrupt (lua.c's Ctrl-C).
 function M.run(tasks)
-  local socket = require "socket"
-  local wrap = {}
-  local function fdobj(fd)
-    local o = wrap[fd]
-    if not o then o = { getfd = function() return fd end, dirty = function() return false end }
-      wrap[fd] = o end
-    return o
-  end
-  for _, t in ipairs(tasks) do t:step() end
-  while true do
-    local r, w, soonest, left, owner = {}, {}, 3600, 0, {}
-    for _, t in ipairs(tasks) do
-      if not t.done then
-        left = left + 1
-        local fds, secs = t:wants()
-        if secs < soonest then soonest = secs end
-        for fd, ev in pairs(fds) do
-          local o = fdobj(fd)
-          owner[o] = owner[o] or {}
-          owner[o][#owner[o] + 1] = t
-          if ev:find("r", 1, true) then r[#r + 1] = o end
-          if ev:find("w", 1, true) then w[#w + 1] = o end
+  local ok, err = pcall(function()
+    for _, t in ipairs(tasks) do t:step() end
+    while true do
+      local want, soonest, left, owner = {}, 3600, 0, {}
+      for _, t in ipairs(tasks) do
+        if not t.done then
+          left = left + 1
+          local fds, secs = t:wants()
+          if secs < soonest then soonest = secs end
+          for fd, ev in pairs(fds) do
+            local have = want[fd]
+            want[fd] = (have and have ~= ev) and "rw" or ev
+            local o = owner[fd]
+            if not o then o = {}; owner[fd] = o end
+            o[#o + 1] = t
+          end
+        end
+      end
+      if left == 0 then return end
+      local ready = {}
+      for fd in pairs(poll(want, soonest)) do
+        for _, t in ipairs(owner[fd]) do ready[t] = true end
+      end
+      for _, t in ipairs(tasks) do
+        if not t.done then
+          local _, secs = t:wants()
+          if ready[t] or secs <= 0 then t:step() end
         end
       end
     end
-    if left == 0 then return end
-    local rr, ww = socket.select(r, w, soonest)
-    local ready = {}
-    for _, list in ipairs({ rr or {}, ww or {} }) do
-      for _, o in ipairs(list) do for _, t in ipairs(owner[o] or {}) do ready[t] = true end end
-    end
-    for _, t in ipairs(tasks) do
-      if not t.done then
-        local _, secs = t:wants()
-        if ready[t] or secs <= 0 then t:step() end
-      end
-    end
+  end)
+  if not ok then
+    for _, t in ipairs(tasks) do t:cancel() end
+    error(err, 0)
   end
 end
 
