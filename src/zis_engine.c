@@ -585,6 +585,57 @@ static const char *failure_kind (const Slot *s) {
   }
 }
 
+/* Is the failure one a retry cannot fix (the same request would fail the
+** same way)?  The result says `permanent = true`, and the Lua retry
+** policy gives up at once.  A malformed or oversized URL, a header too
+** large to hold (libcurl 7.x reports it as out of memory; 8.6 has
+** CURLE_TOO_LARGE), a certificate that does not verify or a CA file that
+** cannot be read, a body in an encoding libcurl cannot undo, a scheme or
+** an option it does not support, an answer larger than
+** max_response_bytes.  Not: timeouts, refused or reset connections, a
+** TLS handshake cut short (CURLE_SSL_CONNECT_ERROR), a batch over its
+** memory budget (the other answers will have gone). */
+static int failure_permanent (const Slot *s) {
+  switch (s->rc) {
+    case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION: case CURLE_OUT_OF_MEMORY:
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+#endif
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND: case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED: case CURLE_FILESIZE_EXCEEDED:
+      return 1;
+    case CURLE_WRITE_ERROR: return s->too_large && !s->over_budget;
+    default: return 0;
+  }
+}
+
+/* For a failure: how far the attempt got before the request was sent
+** ("resolving the host or waiting for a connection", "connecting", "the
+** TLS handshake"), or NULL when it was sent (libcurl's pretransfer time
+** is set once the request starts going out).  The times are 0 for steps
+** not reached. */
+static const char *unsent_stage (const Slot *s) {
+  curl_off_t pre = 0, dns = 0, conn = 0, tls = 0;
+  char *url = NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+  if (pre > 0) return NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+  curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &conn);
+  curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+  curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (conn > 0)
+    return url && strncasecmp(url, "https:", 6) == 0 && tls == 0 ? "the TLS handshake"
+                                                                 : "after connecting";
+  return dns > 0 ? "connecting" : "resolving the host or waiting for a connection";
+}
+
 #define SET_STR(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, (k)))
 
 /* Pushes the result table of the oldest finished slot and frees the slot.
@@ -600,11 +651,19 @@ static void push_result (lua_State *L, Client *c) {
   lua_pushinteger(L, s->id); lua_setfield(L, -2, "id");
   lua_pushnumber(L, now_seconds() - s->started); lua_setfield(L, -2, "elapsed");
   if (kind != NULL) {
+    const char *stage = unsent_stage(s);
+    const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->rc);
     SET_STR("kind", kind);
     if (s->over_budget)
       SET_STR("message", "responses in flight exceed the client's budget");
+    else if (s->rc == CURLE_OPERATION_TIMEDOUT && stage != NULL) {
+      lua_pushfstring(L, "timed out before the request was sent (%s): %s", stage, why);
+      lua_setfield(L, -2, "message");
+    }
     else if (strcmp(kind, "too_large") != 0)
-      SET_STR("message", s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->rc));
+      SET_STR("message", why);
+    if (stage != NULL) { lua_pushboolean(L, 0); lua_setfield(L, -2, "sent"); }
+    if (failure_permanent(s)) { lua_pushboolean(L, 1); lua_setfield(L, -2, "permanent"); }
   }
   else {
     char *loc = NULL;
