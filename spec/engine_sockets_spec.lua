@@ -3,7 +3,6 @@
 -- and above included), and plain-http batches open their connections at
 -- once (CURLOPT_PIPEWAIT only for https).
 local core = require "zis.core"
-local loop = require "zis.loop"
 local H = require "spec.helper"
 
 local REG = "/api/services/zis/registry"
@@ -108,8 +107,9 @@ describe("engine sockets: past FD_SETSIZE", function()
     for _ = 1, 64 do core.submit(c, "GET", url, "basic") end
     -- drive the engine without blocking until every attempt has its own
     -- connection and waits for its answer (HTTP/1.1: one socket each)
-    local fds, most = nil, 0
+    local fds, most
     local deadline = now() + 3
+    most = 0
     repeat
       core.perform(c)
       fds = core.sockets(c)
