@@ -739,6 +739,7 @@ static int engine_wait (lua_State *L) {
   Client *c = enter(L);
   double secs = luaL_checknumber(L, 2), deadline;
   Hooks h0 = current_hooks(L);
+  int first = 1;
   if (!(secs >= 0)) secs = 0;
   deadline = now_seconds() + secs;
   c->in_c = 1;
@@ -746,8 +747,10 @@ static int engine_wait (lua_State *L) {
     double left;
     Hooks h;
     /* results already harvested are handed over first, but attempts
-    ** submitted since the last turn are started now, not after them */
-    if (c->ndone == 0 || c->kick) turn(c, 0);
+    ** submitted since the last turn are started now, not after them;
+    ** after a blocking turn only those need a look */
+    if (c->kick || (first && c->ndone == 0)) turn(c, 0);
+    first = 0;
     if (c->ndone > 0) {
       /* building the table may run the GC, hence finalizers, or fail */
       lua_pushcfunction(L, push_result_protected);
