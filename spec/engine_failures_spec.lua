@@ -44,14 +44,19 @@ describe("engine failures: what a retry cannot fix is marked permanent", functio
     assert.is_nil(r.status)
     assert.equal("network", r.kind)
     assert.is_true(r.permanent, tostring(r.message))
+    assert.matches("response header", r.message)
   end)
 
   it("a 9 MB URL", function()
+    -- an attempt first: the next one reuses its handle, whose times would
+    -- otherwise say the refused one was sent
+    assert(attempt(c, H.url .. REG .. "/fail/bundles", "basic").status)
     local logged = #H.log()
     local r = attempt(c, H.url .. REG .. "/fail/bundles/" .. string.rep("u", 9 * 1024 * 1024), "basic")
     assert.equal("network", r.kind)
     assert.is_true(r.permanent, tostring(r.message))
     assert.is_false(r.sent)
+    assert.matches("^libcurl refused the URL", r.message)
     assert.equal(logged, #H.log())   -- nothing reached the registry
   end)
 

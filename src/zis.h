@@ -50,6 +50,8 @@ typedef struct Slot {
   int index;                   /* in Client.slots */
   int state;                   /* SLOT_FREE, SLOT_RUNNING, SLOT_DONE */
   CURLcode rc;
+  CURLcode url_rc;             /* what setting CURLOPT_URL returned (a URL
+                                  over libcurl's 8 MB is refused there) */
   Buf body;
   int too_large, over_budget;  /* why on_body stopped the transfer */
   double started, retry_after; /* retry_after: seconds, or -1 when not sent */

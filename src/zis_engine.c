@@ -438,12 +438,12 @@ static int engine_submit (lua_State *L) {
   if (plain && s->plain_get && s->pipewait == pipewait) {
     /* set up for a plain GET by the last attempt: only the URL and the
     ** header list change (curl_easy_perform loops do the same) */
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    s->url_rc = curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
   }
   else {
     curl_easy_reset(e);  /* drops every option; the pool lives in the multi */
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    s->url_rc = curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -624,6 +624,9 @@ static int failure_permanent (const Slot *s) {
 static const char *unsent_stage (const Slot *s) {
   curl_off_t pre = 0, dns = 0, conn = 0, tls = 0;
   char *url = NULL;
+  /* a URL libcurl refused (longer than its 8 MB, say) leaves the handle
+  ** with none, and its times those of the last transfer */
+  if (s->url_rc != CURLE_OK) return "the URL was refused";
   curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
   if (pre > 0) return NULL;
   curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
@@ -652,10 +655,20 @@ static void push_result (lua_State *L, Client *c) {
   lua_pushnumber(L, now_seconds() - s->started); lua_setfield(L, -2, "elapsed");
   if (kind != NULL) {
     const char *stage = unsent_stage(s);
-    const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->rc);
+    /* libcurl 7.x reports a response header over its limit (100 KB) as
+    ** out of memory, with nothing in the error buffer */
+    const char *why = s->url_rc != CURLE_OK ? curl_easy_strerror(s->url_rc)
+                    : s->errbuf[0] ? s->errbuf
+                    : s->rc == CURLE_OUT_OF_MEMORY
+                      ? "out of memory, or a response header over libcurl's limit (100 KB)"
+                    : curl_easy_strerror(s->rc);
     SET_STR("kind", kind);
     if (s->over_budget)
       SET_STR("message", "responses in flight exceed the client's budget");
+    else if (s->url_rc != CURLE_OK) {
+      lua_pushfstring(L, "libcurl refused the URL (at most 8 MB): %s", why);
+      lua_setfield(L, -2, "message");
+    }
     else if (s->rc == CURLE_OPERATION_TIMEDOUT && stage != NULL) {
       lua_pushfstring(L, "timed out before the request was sent (%s): %s", stage, why);
       lua_setfield(L, -2, "message");
