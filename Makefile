@@ -26,11 +26,15 @@ BINDIR ?= $(PREFIX)/bin
 SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_json_decode.c src/zis_json_float.c src/zis_fs.c
 HDR = src/zis.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
-              lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/errors.lua \
+              lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/request.lua lua/zis/run.lua \
+              lua/zis/pager.lua lua/zis/errors.lua \
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
+# zis.plan.*: installed under zis/plan/
+LUA_PLAN_MODULES = lua/zis/plan/diff.lua lua/zis/plan/live.lua lua/zis/plan/steps.lua \
+                   lua/zis/plan/webhooks.lua lua/zis/plan/import.lua
 # zis.loop.*: installed under zis/loop/
 LUA_LOOP_MODULES = lua/zis/loop/cqueues.lua lua/zis/loop/luv.lua
 # zis.flow.*: installed under zis/flow/
@@ -180,6 +184,8 @@ install: all
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/plan
+	install -m 0644 $(LUA_PLAN_MODULES) $(DESTDIR)$(LUA_DIR)/zis/plan/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/loop
 	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/flow
@@ -192,7 +198,9 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
-	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/plan/,$(notdir $(LUA_PLAN_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow \
+	  $(DESTDIR)$(LUA_DIR)/zis/plan 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:

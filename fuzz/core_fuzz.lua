@@ -4,7 +4,7 @@
 -- zis.core linked in) and gets back two functions:
 --
 --   call(bytes)        the bytes become a row of zis.endpoints and the
---                      arguments of zis.client.build(row, ...);
+--                      arguments of zis.request.build(row, ...);
 --   response(r, bytes) r is a result table as the engine makes it from
 --                      the headers and body the C side fed through the
 --                      engine's own callbacks; it becomes an error object
@@ -21,7 +21,7 @@
 --     build encoded is JSON the decoder takes back;
 --   * an error object has the errors metatable and its fields' types, and
 --     tostring(err) is one line starting "zis: ".
-local client = require "zis.client"
+local client = require "zis.request"
 local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
 local core = require "zis.core"
@@ -135,7 +135,7 @@ local function plausible_for(a, integ)
 end
 
 -- Percent-decodes an encoded piece, checking it is only unreserved
--- characters and %XX escapes (what zis.client.pct may produce).
+-- characters and %XX escapes (what zis.request.pct may produce).
 local function decoded(piece, where)
   local plain = piece:gsub("%%%x%x", "")
   if plain:find("[^%w%-_~]") then fail("%s holds a character it should escape: %q", where, piece) end

@@ -1,7 +1,7 @@
--- The per-call fast paths (zis.client's build for rows of path holes, its
+-- The per-call fast paths (zis.request's build for rows of path holes, its
 -- bounded caches; the engine's slots keeping their set-up for the next
 -- plain GET) give what the general path gives.
-local dispatch = require "zis.client"
+local dispatch = require "zis.request"
 local endpoints = require "zis.endpoints"
 local H = require "spec.helper"
 local zis_ua = require("zis").user_agent

@@ -3,59 +3,11 @@
 local zis = require "zis"
 local H = require "spec.helper"
 
-local I = "acme_sync"
-local ENV = { ACME_TOKEN = "fake-acme-token" }
-local function getenv(n) return ENV[n] end
+local P = require "spec.plan_helper"
 
--- A copy of examples/manifest in a fresh folder (apply writes the
--- webhook's credentials file next to the manifest).
-local function workdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("cp -r examples/manifest " .. dir))
-  return dir
-end
-
-local function edit(path, from, to)
-  local text = H.read(path)
-  local s, n = text:gsub(from, to)
-  assert(n == 1, "no " .. from .. " in " .. path)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
--- The requests the registry received that are not GETs, but for the
--- token mint (POST /api/v2/oauth/tokens changes no state).
-local function writes()
-  local out = {}
-  for _, r in ipairs(H.log()) do
-    if r.method ~= "GET" and not r.path:match("^/api/v2/oauth/tokens") then
-      out[#out + 1] = r.method .. " " .. r.path
-    end
-  end
-  return out
-end
-
-local function actions(plan)
-  local out = {}
-  for _, it in ipairs(plan.items) do
-    if it.action ~= "unchanged" then out[#out + 1] = it.action .. " " .. it.kind .. " " .. it.name end
-  end
-  return out
-end
-
--- Runs bin/zis with the registry's fake credentials; exit status, stdout, stderr.
-local function zis_cmd(args, env)
-  local o, e = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(string.format(
-    "env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s",
-    H.url, H.email, H.token, env or "ACME_TOKEN=fake-acme-token", args, o, e))
-  local out, err = H.read(o), H.read(e)
-  os.remove(o)
-  os.remove(e)
-  return code, out, err
-end
+local I = P.I
+local getenv = P.getenv
+local workdir, edit, writes, actions, zis_cmd = P.workdir, P.edit, P.writes, P.actions, P.zis
 
 describe("zis.plan and zis.apply", function()
   local dir, file
@@ -140,29 +92,27 @@ describe("zis.plan and zis.apply", function()
     assert.equal(0, assert(zis.plan(c, file, { getenv = getenv })).changes)
   end)
 
-  it("prunes a stale job spec and a config the manifest no longer has", function()
+  it("uninstalls a job spec its bundle dropped, and prunes a config the manifest no longer has", function()
     local c = H.client()
     assert.is_true(assert(zis.apply(c, file, { getenv = getenv })).ok)
     -- the manifest drops the settings config, the bundle drops on_acme_order
-    local b = zis.decode_json(H.read(dir .. "/bundles/acme_sync.json"))
-    b.resources.on_acme_order, b.resources.order_flow = nil, nil
-    local f = assert(io.open(dir .. "/bundles/acme_sync.json", "wb"))
-    f:write(zis.pretty_json(b))
-    f:close()
+    P.edit_bundle(dir .. "/bundles/acme_sync.json", function(b)
+      b.resources.on_acme_order, b.resources.order_flow = nil, nil
+    end)
     edit(file, "  configs = {.-\n  },\n", "")
-    assert.is_true(assert(zis.apply(c, file, { getenv = getenv })).ok)
-    -- without prune: kept, and said so
     local plan = assert(zis.plan(c, file, { getenv = getenv }))
+    assert.same({ "update bundle acme_sync", "install job_spec on_ticket_created",
+                  "uninstall job_spec on_acme_order" }, actions(plan))
+    assert.is_true(assert(zis.apply(c, file, { getenv = getenv })).ok)
+    assert.is_false(P.installed(c).on_acme_order or false)
+    -- the config, without prune: kept, and said so
+    plan = assert(zis.plan(c, file, { getenv = getenv }))
     assert.equal(0, plan.changes)
-    assert.same({ "job_spec on_acme_order is not in the manifest: kept (prune deletes it)",
-                  "config settings is not in the manifest: kept (prune deletes it)" }, plan.notes)
+    assert.same({ "config settings is not in the manifest: kept (prune deletes it)" }, plan.notes)
     plan = assert(zis.plan(c, file, { getenv = getenv, prune = true }))
-    assert.same({ "uninstall job_spec on_acme_order", "delete config settings" }, actions(plan))
+    assert.same({ "delete config settings" }, actions(plan))
     local r = assert(zis.apply(c, file, { getenv = getenv, prune = true }))
     assert.is_true(r.ok, r.summary)
-    for js in c:job_specs(I) do
-      if js.name == "on_acme_order" then assert.is_false(js.installed) end
-    end
     local svc = c:for_integration(I)
     assert.same({}, assert(svc:list_configs(I, { scope = "*" })).configs)
     assert.equal(0, assert(zis.plan(c, file, { getenv = getenv, prune = true })).changes)

@@ -83,7 +83,7 @@ typedef struct Client {
   curl_off_t max_response;     /* max_response_bytes */
   size_t held, budget;         /* bytes of bodies in flight, and their cap */
   size_t peak_held;            /* the most `held` has been (stats) */
-  int busy;                    /* a call is in progress (see zis_client.c) */
+  int busy;                    /* calls in progress (see zis_client.c) */
   int in_c;                    /* inside an engine function that may run GC */
   int close_pending;           /* close() asked for while busy */
   long connects;               /* connections opened so far (stats) */

@@ -273,14 +273,16 @@ static int core_state (lua_State *L) {
   return 1;
 }
 
-/* The client at 1, if a call may begin on it: raises if it is closed or a
-** call is in progress (a hook or token function calling its own client
-** would have its request mixed into the call that runs it). */
+/* The client at 1, if a call may begin on it: raises if it is closed (or
+** its close is pending).  Calls may overlap (many coroutines, a hook
+** calling its own client: lua/zis/run.lua keeps each call's results
+** apart); only a finalizer run by the engine's own GC (in_c) may not
+** start one, since the engine function running cannot be re-entered. */
 static Client *callable (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  if (c->busy || c->in_c)  /* in_c: a finalizer run by the engine's own GC */
-    luaL_error(L, "zis: client is busy: a hook or oauth_token function "
-                  "may not call the client that called it");
+  if (c->close_pending) luaL_error(L, "zis: client is closed");
+  if (c->in_c)
+    luaL_error(L, "zis: a finalizer may not call the client while its engine runs");
   return c;
 }
 
@@ -292,19 +294,22 @@ static int core_check_call (lua_State *L) {
   return 0;
 }
 
-/* core.begin_call(client): raises as check_call, else marks it busy. */
+/* core.begin_call(client): raises as check_call, else counts one more
+** call in progress. */
 static int core_begin_call (lua_State *L) {
-  callable(L)->busy = 1;
+  callable(L)->busy++;
   return 0;
 }
 
-/* core.end_call(client): the call is over, however it ended: forgets any
-** attempt left, and does a close that was asked for meanwhile. */
+/* core.end_call(client): one call is over, however it ended (its own
+** attempts were cancelled by the Lua layer); when it was the last, a
+** close asked for meanwhile happens now.  Never raises: it runs from
+** finalizers and to-be-closed guards. */
 static int core_end_call (lua_State *L) {
-  Client *c = (Client *)luaL_checkudata(L, 1, CLIENT_MT);
-  c->busy = 0;
-  if (c->in_c) return 0;  /* the engine function running finishes the job */
-  if (c->multi != NULL) zis_engine_cancel_all(c);
+  Client *c = (Client *)luaL_testudata(L, 1, CLIENT_MT);
+  if (c == NULL) return 0;
+  if (c->busy > 0) c->busy--;
+  if (c->in_c || c->busy > 0) return 0;  /* the engine function running finishes the job */
   if (c->close_pending) zis_client_free(c);
   return 0;
 }

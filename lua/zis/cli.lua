@@ -123,7 +123,7 @@ end
 -- value is a usage error before any request.
 ---------------------------------------------------------------------------
 
-local valid_name = require("zis.client").valid_name
+local valid_name = require("zis.request").valid_name
 
 local TYPES = {}
 
@@ -251,14 +251,22 @@ end
 -- of the offending key, before any request (exit 1).
 local MANIFEST = { "manifest", "the manifest: a Lua file returning a table, or a JSON file" }
 local PLAN_OPTIONS = {
-  { "--prune", "delete what the manifest no longer declares", flag = true },
+  { "--prune", "delete what the manifest no longer declares (never a bundle: its job specs are " ..
+               "uninstalled)", flag = true },
   { "--reset-secrets", "send every secret again (they cannot be compared)", flag = true },
+  { "--allow-outside", "let the manifest name files outside its folder (the plan lists them)", flag = true },
 }
 
-local function load_manifest(path)
-  local m, why = require("zis.manifest").load(path)
+local function load_manifest(path, a)
+  local m, why = require("zis.manifest").load(path, nil, { allow_outside = a.allow_outside })
   if not m then fail(why) end
   return m
+end
+
+local function plan_opts(a, extra)
+  local o = { prune = a.prune, reset_secrets = a.reset_secrets, allow_outside = a.allow_outside }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
 end
 
 local MARK = { create = "+", update = "~", delete = "-", install = "+", uninstall = "-", unchanged = " " }
@@ -272,6 +280,7 @@ local function print_plan(plan)
     for _, d in ipairs(it.details) do out("        ", d, "\n") end
   end
   for _, n in ipairs(plan.notes) do out("  note: ", n, "\n") end
+  for _, f in ipairs(plan.outside or {}) do out("  outside the manifest's folder (--allow-outside): ", f, "\n") end
   out(plan.summary, "\n")
 end
 
@@ -319,26 +328,24 @@ local function read_secret(env_name)
   return v
 end
 
--- Creates `path` empty with mode 0600, failing if it exists (no
--- clobbering, no following a planted symlink).  Done before the request
--- whose answer it will hold, so credentials shown once are never lost to
--- a file that cannot be written.
-local function create_private(path)
-  local q = "'" .. path:gsub("'", "'\\''") .. "'"
+-- Opens `path` for credentials shown once: a new file of mode 0600,
+-- never through a symlink, made before the request whose answer it will
+-- hold (a file that cannot be made costs no webhook), its folder made
+-- when missing (0700).  The answer is written through this descriptor.
+local function open_private(path)
+  local zis_core = require "zis.core"
   local parent = path:match("^(.*)/[^/]*$")
-  -- its folder is made when missing, private (0700), as zis apply does
-  local mk = parent and parent ~= "" and ("mkdir -p -- '" .. parent:gsub("'", "'\\''") .. "' && ") or ""
-  if not os.execute("{ set -C; umask 077; " .. mk .. ": > " .. q .. "; } 2>/dev/null") then
-    fail("cannot create " .. path .. " (it must not exist yet, and its folder must be writable)")
+  local ok, err = true, nil
+  if parent and parent ~= "" then ok, err = zis_core.mkdirs(parent, 448) end
+  local f
+  if ok then f, err = zis_core.open_private(path) end
+  if not f then
+    if zis_core.file_type(path) == "file" then
+      fail("cannot create " .. path .. " (it must not exist yet, and its folder must be writable)")
+    end
+    fail("cannot create " .. path .. ": " .. tostring(err):gsub("^.-: ", ""))
   end
-end
-
-local function write_private(path, text)
-  local f, err = io.open(path, "wb")
-  if not f then fail(err) end
-  local ok, werr = f:write(text)
-  local cok, cerr = f:close()
-  if not ok or not cok then fail("cannot write " .. path .. ": " .. tostring(werr or cerr)) end
+  return f
 end
 
 local CONNECTION_SECRET = { api_key = "api_key", basic_auth = "password", bearer_token = "token" }
@@ -542,6 +549,7 @@ M.commands = {
                       failed = zis.array(failed) }
       else
         for _, f in ipairs(report.failed) do err_out("zis: ", f.uuid, ": ", tostring(f.error), "\n") end
+        for _, w in ipairs(report.written) do out("wrote ", w.file, "\n") end
         out(string.format("exported %d bundle(s) of %s to %s%s\n", #report.written, a.integration, a.dir,
                           #report.failed > 0 and (", " .. #report.failed .. " failed") or ""))
       end
@@ -742,19 +750,27 @@ M.commands = {
         options = { { "--credentials-file", "write the answer here (a new file, mode 0600)",
                       argname = "F", type = "nonempty" } },
         run = function(ctx, a)
-          if a.credentials_file then create_private(a.credentials_file) end
+          local f = a.credentials_file and open_private(a.credentials_file)
           local c <close> = integration_client(ctx, a.integration)
-          local res, err = c:create_inbound_webhook(a.integration,
-                                                    { source_system = a.source, event_type = a.event })
-          if not res and a.credentials_file then os.remove(a.credentials_file) end
+          local ok, res, err = pcall(c.create_inbound_webhook, c, a.integration,
+                                     { source_system = a.source, event_type = a.event })
+          if not (ok and res) and f then f:discard() end
+          if not ok then error(res, 0) end
           res = ctx:check(res, err)
-          if a.credentials_file then
-            write_private(a.credentials_file, zis.pretty_json(res))
-            if ctx.json then return ctx:json_out{ uuid = res.uuid, path = res.path,
-                                                  credentials_file = a.credentials_file } end
-            out("created inbound webhook ", tostring(res.uuid), "; credentials written to ",
-                a.credentials_file, " (mode 0600; they are shown only once)\n")
-            return
+          if f then
+            local wok, werr = f:write(zis.pretty_json(res))
+            local cok, cerr = f:close()
+            if not (wok and cok) then
+              -- the file failed after all: the terminal is the last place for them
+              err_out("zis: cannot write ", a.credentials_file, ": ", tostring(werr or cerr):gsub("^.-: ", ""),
+                      "; the credentials, shown only once, follow\n")
+            else
+              if ctx.json then return ctx:json_out{ uuid = res.uuid, path = res.path,
+                                                    credentials_file = a.credentials_file } end
+              out("created inbound webhook ", tostring(res.uuid), "; credentials written to ",
+                  a.credentials_file, " (mode 0600; they are shown only once)\n")
+              return
+            end
           end
           if ctx.json then return ctx:json_out(res) end
           out("created inbound webhook ", tostring(res.uuid), "\n",
@@ -930,8 +946,8 @@ M.commands = {
     args = { MANIFEST },
     options = PLAN_OPTIONS,
     run = function(ctx, a)
-      local m = load_manifest(a.manifest)
-      local plan = ctx:check(zis.plan(ctx:client(), m, { prune = a.prune, reset_secrets = a.reset_secrets }))
+      local m = load_manifest(a.manifest, a)
+      local plan = ctx:check(zis.plan(ctx:client(), m, plan_opts(a)))
       if ctx.json then ctx:json_out(plan) else print_plan(plan) end
       return plan.changes > 0 and 2 or 0
     end,
@@ -946,15 +962,20 @@ M.commands = {
     args = { MANIFEST },
     options = PLAN_OPTIONS,
     run = function(ctx, a)
-      local m = load_manifest(a.manifest)
-      local report = ctx:check(zis.apply(ctx:client(), m, { prune = a.prune, reset_secrets = a.reset_secrets }))
-      for _, c in ipairs(report.credentials) do
-        if not c.file then
-          err_out("zis: warning: inbound webhook ", c.source_system, ":", c.event_type,
-                  ": its credentials are shown once and cannot be read again; keep them now " ..
-                  "(credentials_file in the manifest writes them to a file)\n")
-        end
+      local m = load_manifest(a.manifest, a)
+      -- a new webhook's credentials without a file are shown at once, before
+      -- a later step (or Ctrl-C) could stop apply; on stderr with --json,
+      -- whose document comes last
+      local shown = {}
+      local function show(c)
+        shown[c] = true
+        local w = ctx.json and err_out or out
+        w("  inbound webhook ", c.source_system, ":", c.event_type, " created: uuid ", tostring(c.uuid),
+          "\n    path ", tostring(c.path), "\n    username ", tostring(c.username), "\n    password ",
+          tostring(c.password), "\n    (shown only once: keep them now; credentials_file in the manifest " ..
+          "writes them to a file)\n")
       end
+      local report = ctx:check(zis.apply(ctx:client(), m, plan_opts(a, { on_credentials = show })))
       if ctx.json then
         local o = {}
         for k, v in pairs(report) do o[k] = v end
@@ -968,11 +989,9 @@ M.commands = {
         end
         for _, c in ipairs(report.credentials) do
           if c.file then
-            out("  credentials of inbound webhook ", c.uuid, " written to ", c.file, "\n")
-          else
-            out("  inbound webhook ", c.source_system, ":", c.event_type, ": uuid ", tostring(c.uuid),
-                " path ", tostring(c.path), " username ", tostring(c.username), " password ",
-                tostring(c.password), "\n")
+            out("  wrote ", c.file, " (credentials of inbound webhook ", tostring(c.uuid), ", mode 0600)\n")
+          elseif not shown[c] then
+            show(c)
           end
         end
         out(report.summary, "\n")
@@ -983,12 +1002,15 @@ M.commands = {
   {
     name = "import", summary = "write a manifest and its bundles from a live integration",
     description = "Writes DIR/manifest.json and DIR/bundles/NAME.json from a live integration; " ..
-                  "secrets become env references to fill in. zis plan on the result reports no changes.",
+                  "secrets become env references to fill in. zis plan on the result reports no changes. " ..
+                  "A folder already holding a manifest or bundle files is refused unless --force.",
     args = { INTEGRATION, { "dir", "the folder (created when missing)", type = "nonempty" } },
+    options = { { "--force", "replace the manifest and bundle files already in DIR", flag = true } },
     run = function(ctx, a)
-      local report = ctx:check(zis.import(ctx:client(), a.integration, a.dir))
+      local report = ctx:check(zis.import(ctx:client(), a.integration, a.dir, { force = a.force }))
       if ctx.json then return ctx:json_out(report) end
-      out(string.format("wrote %s and %d bundle file(s)\n", report.manifest, #report.bundles))
+      for _, f in ipairs(report.written) do out("wrote ", f, "\n") end
+      if #report.replaced > 0 then out("(replaced: ", table.concat(report.replaced, ", "), ")\n") end
       if #report.env > 0 then
         out("set these before apply (secrets are never read back): ", table.concat(report.env, " "), "\n")
       end

@@ -98,7 +98,7 @@ local function deploy(client, integration, bundle, opts)
     end
   end
   local zis_core = require "zis.core"
-  if not require("zis.client").valid_name(integration) then
+  if not require("zis.request").valid_name(integration) then
     error("bad argument #1 to 'deploy' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
   end
   local text

@@ -1,14 +1,15 @@
 -- client:export: every bundle of an integration, with its resources, to a
 -- folder of pretty JSON files, fetched concurrently on one connection pool.
 --
--- Each file is written to a temporary name and renamed into place, so a
--- file is there whole or not at all; a bundle that failed to fetch is
--- reported, and the others are still written.
+-- Each file is written to a temporary name and renamed into place (by
+-- zis.core.write_file), so a file is there whole or not at all; a bundle
+-- that failed to fetch or write is reported, and the others are still
+-- written.
 
 local zis_core = require "zis.core"
 
-local error, io, ipairs, math, os, pairs, pcall, setmetatable, string, table, tostring, type =
-      error, io, ipairs, math, os, pairs, pcall, setmetatable, string, table, tostring, type
+local error, ipairs, math, os, pairs, pcall, string, table, tostring, type =
+      error, ipairs, math, os, pairs, pcall, string, table, tostring, type
 
 -- File names stay well under the 255 bytes most file systems allow, with
 -- room for the temporary name's affixes.
@@ -36,35 +37,14 @@ local function file_name(name, uuid, used)
   return base .. ".json"
 end
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 local is_interrupt = require("zis.errors").is_interrupt
 
--- Removes a temporary file when the write did not finish, however it
--- ended (an error, an interrupt): a to-be-closed guard.
-local Guard = { __close = function(g) if g.path then os.remove(g.path) end end }
-
--- Writes `text` to dir/name whole, or not at all: a temporary file in the
--- same folder, fsynced, renamed into place, then the folder fsynced.
+-- Writes `text` to dir/name whole, or not at all, through the one writer
+-- (src/zis_fs.c): a temporary file in the same folder, created without
+-- following symlinks, fsynced, renamed into place, then the folder
+-- fsynced; a symlink at the path is refused.
 local function write_whole(dir, name, text)
-  local path = dir .. "/" .. name
-  local tmp = dir .. "/." .. name .. ".zis-tmp-" .. string.format("%08x", math.random(0, 0x7fffffff))
-  local guard <close> = setmetatable({ path = tmp }, Guard)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(text)
-  local cok, cerr = f:close()
-  if not ok or not cok then return nil, werr or cerr end
-  local sok, serr = zis_core.fsync(tmp)
-  if not sok then return nil, serr end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then return nil, rerr end
-  guard.path = nil
-  local dok, derr = zis_core.fsync_dir(dir)
-  if not dok then return nil, derr end
-  return true
+  return zis_core.write_file(dir .. "/" .. name, text, 420)   -- 0644
 end
 
 -- Removes temporary files an earlier, killed run left in dir.
@@ -96,7 +76,7 @@ local function export(client, integration, dir, opts)
   if opts.progress ~= nil and type(opts.progress) ~= "function" then
     error("bad argument #3 to 'export' (progress must be a function)", 2)
   end
-  if not require("zis.client").valid_name(integration) then
+  if not require("zis.request").valid_name(integration) then
     error("bad argument #1 to 'export' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
   end
   if type(dir) ~= "string" or dir == "" or dir:find("%z") then
@@ -114,8 +94,9 @@ local function export(client, integration, dir, opts)
     report.error = err
     return report
   end
-  if not os.execute("mkdir -p -- " .. shell_quote(dir) .. " 2>/dev/null") then
-    report.error = "cannot create folder " .. dir
+  local mok, merr = zis_core.mkdirs(dir, 493)   -- 0755
+  if not mok then
+    report.error = "cannot create folder " .. dir .. ": " .. merr:gsub("^.-: ", "")
     return report
   end
   remove_stale(dir)

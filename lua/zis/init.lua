@@ -3,14 +3,17 @@
 -- The C core (zis.core) does the mechanics: the client userdata and its
 -- credentials, the request engine on one curl multi per client, and the
 -- exact JSON codec.  The policy is Lua: this file checks options (once,
--- with bounds) and makes clients; zis.endpoints is the table of endpoints,
--- zis.client makes every method and iterator from it and runs every call
--- on the engine; zis.errors makes the error objects.
+-- with bounds) and makes clients; zis.endpoints is the table of endpoints;
+-- zis.client is the client class, its method table built once from the
+-- rows (zis.request builds a request, zis.pager pages) and its composite
+-- methods; zis.run runs every call on the engine; zis.errors makes the
+-- error objects.
 
 local core = require "zis.core"
 local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
-local dispatch = require "zis.client"
+local run = require "zis.run"
+local class = require "zis.client"
 
 local error, ipairs, math, pairs, string, table, tostring, type =
       error, ipairs, math, pairs, string, table, tostring, type
@@ -31,8 +34,6 @@ local zis = {
   is_error = errors.is_error,
 }
 
-local methods = core.methods
-dispatch.install(methods)
 
 -- zis.endpoints: the endpoint table, as data (name, method, path, auth)
 zis.endpoints = {}
@@ -189,7 +190,7 @@ end
 local ADMIN_TOKEN = endpoints.admin_token
 local function admin_minter(minter)
   return function()
-    local res, err = dispatch.call(minter, ADMIN_TOKEN, ADMIN_TOKEN.path)
+    local res, err = run.call(minter, ADMIN_TOKEN, ADMIN_TOKEN.path)
     if not res then return nil, err end
     local tok = type(res) == "table" and res.access_token
     if type(tok) ~= "string" or tok == "" then
@@ -280,7 +281,7 @@ local function make(opts, parent, bearer)
   st.opts = kept
   st.caller = false   -- the coroutine in a call, once one runs
   local client = core.new(cfg)
-  st.guard = dispatch.make_guard(client, st)
+  st.guard = run.make_guard(client, st)
   if opts.oauth_client then
     -- the minter holds the OAuth client's secret (in C); this client
     -- holds only the tokens it mints
@@ -293,7 +294,7 @@ local function make(opts, parent, bearer)
                              ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
                              cc_id = opts.oauth_client.id, cc_secret = opts.oauth_client.secret,
                              cc_scope = cfg.cc_scope }
-    mst.guard = dispatch.make_guard(minter, mst)
+    mst.guard = run.make_guard(minter, mst)
     st.minter = minter
     st.token_fn = admin_minter(minter)
   end
@@ -387,49 +388,10 @@ end
 zis.pretty_json = core.pretty_json
 
 ---------------------------------------------------------------------------
--- Batches
+-- The client class: its method table, built once (zis.client)
 ---------------------------------------------------------------------------
 
-local GET_BUNDLE = endpoints.get_bundle
-
---- client:get_bundles(integration, uuids, {concurrency =}) -> bundles, errors
--- Many GETs at once on the client's engine, in the caller's order.
-function methods.get_bundles(self, integration, uuids, opts)
-  local function bad(i, msg) error("bad argument #" .. i .. " to 'get_bundles' (" .. msg .. ")", 2) end
-  if not dispatch.valid_name(integration) then
-    bad(1, "integration name must be 1 to 64 of a-z 0-9 - _")
-  end
-  if type(uuids) ~= "table" then bad(2, "table expected, got " .. type(uuids)) end
-  local st = core.state(self)
-  local concurrency = st.concurrency
-  if opts ~= nil then
-    if type(opts) ~= "table" then bad(3, "table expected, got " .. type(opts)) end
-    for k in pairs(opts) do
-      if k ~= "concurrency" then bad(3, "unknown option '" .. tostring(k) .. "'") end
-    end
-    local k = opts.concurrency
-    if k ~= nil then
-      if math.type(k) ~= "integer" or k < 1 or k > 64 then
-        bad(3, "option 'concurrency' must be an integer from 1 to 64")
-      end
-      concurrency = k
-    end
-  end
-  local jobs = {}
-  for i = 1, #uuids do
-    local u = uuids[i]
-    if type(u) ~= "string" or u == "" then bad(2, "uuids[" .. i .. "] must be a non-empty string") end
-    local path = dispatch.build(GET_BUNDLE, integration, u)
-    jobs[i] = { row = GET_BUNDLE, method = "GET", path = path }
-  end
-  return dispatch.batch(self, jobs, concurrency)
-end
-
----------------------------------------------------------------------------
--- The integration's own OAuth token
----------------------------------------------------------------------------
-
-require("zis.token").install(zis, methods, sibling)
+class.build(core.methods, { sibling = sibling })
 
 ---------------------------------------------------------------------------
 -- Deployments
@@ -440,7 +402,5 @@ zis.graph = require "zis.graph"
 zis.flow = require "zis.flow"     -- zis.flow.run: a flow run offline (docs/manual.md, "Testing flows")
 local plan = require "zis.plan"
 zis.plan, zis.apply, zis.import = plan.plan, plan.apply, plan.import
-methods.deploy = require "zis.deploy"
-methods.export = require "zis.export"
 
 return zis

@@ -29,9 +29,8 @@
 -- that a host steps: the C host in examples/embed/poll_host.c drives
 -- lua-zis from its own poll() this way.
 --
--- One call at a time per client: a call from a second coroutine while a
--- call of the first is waiting raises "zis: client is busy" at once (see
--- lua/zis/client.lua); give each coroutine its own client.
+-- Many calls at once per client: calls from any number of coroutines share
+-- the client's engine, pool and token (see lua/zis/run.lua).
 
 local core = require "zis.core"
 
@@ -62,20 +61,27 @@ function M.waiter(adapter)
           "(zis.loop.cqueues, zis.loop.luv, or see 'Non-blocking use' in the manual)", 3)
   end
   local can_yield = adapter.yieldable
-  return function(client, timeout)
+  -- rec: the waiting call's record (zis.run): its token is what wake()
+  -- is given, by client:close() or by a call that received this one's
+  -- result (many calls may wait on one client at once)
+  return function(client, timeout, rec)
     local may
     if can_yield then may = can_yield(adapter) else may = isyieldable() end
     if not may then return wait(client, timeout) end
     local st = state(client)
     local deadline = now() + timeout
-    local token = { client = client }
-    st.waiting = token
+    local token = rec and rec.token or { client = client }
+    if rec then rec.token = token end
     st.scheduler = adapter
     while true do
       local r = wait(client, 0)       -- progress without blocking; one result
-      if r then st.waiting = nil return r end
+      if r then return r end
+      -- another call's result for this one, left in the mailbox (zis.run)
+      if rec and st.mail then
+        for id in pairs(rec.inflight) do if st.mail[id] then return nil end end
+      end
       local left = deadline - now()
-      if left <= 0 then st.waiting = nil return nil end
+      if left <= 0 then return nil end
       local fds, ms = sockets(client)
       if ms >= 0 and ms / 1000 < left then left = ms / 1000 end
       -- a close asked for by the call's own code (a hook, the token
@@ -83,24 +89,8 @@ function M.waiter(adapter)
       -- made elsewhere while this call is suspended here ends it now
       local was_open = is_open(client)
       adapter:wait(fds, min(left, M.MAX_SLICE), token)
-      if was_open and not is_open(client) then st.waiting = nil error(CLOSED, 0) end
+      if was_open and not is_open(client) then error(CLOSED, 0) end
     end
-  end
-end
-
--- client:close() made elsewhere (another coroutine, a callback of the
--- loop) wakes a call of that client waiting in its adapter, so the call
--- ends at once with an error (the close itself is deferred to the call's
--- end by the C core, as for any close during a call).  A close made by
--- the call's own hooks or token function is only deferred: the call goes
--- on and returns as it would without a scheduler.
-do
-  local methods, cclose = core.methods, core.close
-  methods.close = function(client)
-    cclose(client)
-    local st = state(client)
-    local token, adapter = st and st.waiting, st and st.scheduler
-    if token and adapter and adapter.wake then adapter:wake(token) end
   end
 end
 

@@ -18,8 +18,10 @@ local zis_core = require "zis.core"
 local validate = require "zis.validate"
 local deploy = require "zis.deploy"
 
-local error, getmetatable, ipairs, load, next, pairs, pcall, setmetatable, tostring, type =
-      error, getmetatable, ipairs, load, next, pairs, pcall, setmetatable, tostring, type
+local collectgarbage, coroutine, debug, error, getmetatable, ipairs, load, next, os, pairs, pcall,
+      require, setmetatable, tostring, type =
+      collectgarbage, coroutine, debug, error, getmetatable, ipairs, load, next, os, pairs, pcall,
+      require, setmetatable, tostring, type
 local format = string.format
 local encode_json, decode_json, array_mt = zis_core.encode_json, zis_core.decode_json,
                                            zis_core.array_metatable
@@ -120,6 +122,18 @@ local function env_ref(v)
 end
 M.env_ref = env_ref
 
+-- Is name a variable holding the admin's credentials, which lua-zis reads
+-- (zis.environment) and a manifest must never send to a connection or an
+-- OAuth client (it would reach a third party)?
+function M.own_credential(name)
+  for _, v in pairs(require("zis").environment) do
+    if v == name then return true end
+  end
+  -- and any ZENDESK_ secret of the like
+  return name:match("^ZENDESK_") ~= nil and
+         (name:match("TOKEN") or name:match("PASSWORD") or name:match("SECRET")) ~= nil
+end
+
 local function check_secret(path, v, required)
   if v == nil and not required then return nil end
   if v == nil then refuse(path, 'required (as env "NAME")') end
@@ -130,6 +144,10 @@ local function check_secret(path, v, required)
   if not name then refuse(path, 'env "NAME" expected, got ' .. describe(v)) end
   if not name:match("^[%a_][%w_]*$") then
     refuse(path, "'" .. name .. "' is not an environment variable name")
+  end
+  if M.own_credential(name) then
+    refuse(path, 'env "' .. name .. '" is a credential lua-zis itself reads (the admin\'s): a manifest ' ..
+                 "may not send it anywhere; give this secret a variable of its own")
   end
   return { env = name }
 end
@@ -145,6 +163,50 @@ end
 -- The sections
 ---------------------------------------------------------------------------
 
+-- Is p, a path the manifest names, outside the manifest's folder: absolute,
+-- or climbing out with "..", or empty?
+local function escapes(p)
+  if p:sub(1, 1) == "/" or p == "" then return true end
+  local depth = 0
+  for part in p:gmatch("[^/]+") do
+    if part == ".." then depth = depth - 1 elseif part ~= "." then depth = depth + 1 end
+    if depth < 0 then return true end
+  end
+  return false
+end
+M.escapes = escapes
+
+-- A path the manifest names, relative to the manifest's folder.
+function M.resolve(dir, p)
+  if p:sub(1, 1) == "/" then return p end
+  if dir == "." then return p end
+  return dir .. "/" .. p
+end
+
+-- Resolves a file the manifest names, confined to the manifest's folder
+-- (a manifest from someone else must not read or write elsewhere) unless
+-- allow_outside; a file allowed outside is listed in m.outside, so the
+-- plan names it.
+local function confined(m, path, p)
+  -- one spelling per file ("a/./b", "a/../a/b" are "a/b"), so two
+  -- entries naming one file are seen as one
+  if p:sub(1, 1) ~= "/" and not escapes(p) then
+    local parts = {}
+    for part in p:gmatch("[^/]+") do
+      if part == ".." then parts[#parts] = nil elseif part ~= "." then parts[#parts + 1] = part end
+    end
+    p = table.concat(parts, "/")
+  end
+  if escapes(p) then
+    if not m.allow_outside then
+      refuse(path, p .. " is outside the manifest's folder (absolute, or climbing out with ..): " ..
+                   "refused unless --allow-outside (allow_outside = true)")
+    end
+    m.outside[#m.outside + 1] = p
+  end
+  return M.resolve(m.dir, p)
+end
+
 local TOP = { integration = true, description = true, bundles = true, job_specs = true,
               configs = true, connections = true, oauth_clients = true, inbound_webhooks = true }
 
@@ -156,7 +218,7 @@ local function read_text(path)
   return s
 end
 
-local function check_bundles(m, raw, dir)
+local function check_bundles(m, raw)
   m.bundles = {}
   if raw == nil then return end
   want("bundles", raw, "an array of files or bundles", is_array(raw))
@@ -165,7 +227,11 @@ local function check_bundles(m, raw, dir)
     local path = "bundles" .. seg(i)
     local entry = {}
     if type(b) == "string" then
-      local file = b:sub(1, 1) == "/" and b or (dir .. "/" .. b)
+      local file = confined(m, path, b)
+      if not m.allow_outside and require("zis.core").file_type(file) == "link" then
+        -- a link may lead anywhere: the file itself must be in the folder
+        refuse(path, b .. " is a symbolic link: refused unless --allow-outside (allow_outside = true)")
+      end
       local text, err = read_text(file)
       if not text then refuse(path, "cannot read " .. tostring(err)) end
       local decoded, why = decode_json(text)
@@ -286,7 +352,7 @@ local function check_webhooks(m, raw)
   m.inbound_webhooks = {}
   if raw == nil then return end
   want("inbound_webhooks", raw, "an array of webhooks", is_array(raw))
-  local seen = {}
+  local seen, files = {}, {}
   for i, w in ipairs(raw) do
     local path = "inbound_webhooks" .. seg(i)
     want(path, w, "an object", is_object(w))
@@ -297,6 +363,16 @@ local function check_webhooks(m, raw)
     out.key = out.source_system .. ":" .. out.event_type
     if seen[out.key] then refuse(path, "a second webhook for " .. out.key) end
     seen[out.key] = true
+    if out.credentials_file then
+      local fpath = join(path, "credentials_file")
+      out.file = confined(m, fpath, out.credentials_file)
+      -- one file holds one webhook's credentials: a second would overwrite them
+      if files[out.file] then
+        refuse(fpath, out.credentials_file .. " is also the credentials_file of " .. files[out.file] ..
+                      " (each webhook needs its own file)")
+      end
+      files[out.file] = path
+    end
     m.inbound_webhooks[i] = out
   end
 end
@@ -305,17 +381,18 @@ end
 local Checked = {}
 
 -- Checks a manifest table; raises a Refusal.
-local function check(raw, dir)
+local function check(raw, dir, allow_outside)
   want("", raw, "a table", type(raw) == "table" and (next(raw) == nil or not is_array(raw)))
   check_keys("", raw, TOP)
-  local m = setmetatable({ dir = dir }, Checked)
+  local m = setmetatable({ dir = dir, allow_outside = allow_outside == true,
+                          outside = setmetatable({}, array_mt) }, Checked)
   m.integration = check_string("integration", raw.integration, true)
-  if not require("zis.client").valid_name(m.integration) then
+  if not require("zis.request").valid_name(m.integration) then
     refuse("integration", "an integration name is 1 to 64 of a-z 0-9 - _")
   end
   m.description = check_string("description", raw.description) or ""
   if raw.description == "" then m.description = "" end
-  check_bundles(m, raw.bundles, dir)
+  check_bundles(m, raw.bundles)
   check_job_specs(m, raw.job_specs)
   check_configs(m, raw.configs)
   check_connections(m, raw.connections)
@@ -332,10 +409,38 @@ local function sandbox()
   end }
 end
 
---- load(source [, dir]) -> manifest | nil, message
+-- What a Lua manifest may spend: it is a program, maybe someone else's,
+-- and must not hang plan or eat the machine.  Checked every 1000
+-- instructions by a count hook on the coroutine it runs in.
+M.BUDGET = { seconds = 2, memory_kb = 64 * 1024 }
+
+-- Runs a manifest's chunk within M.BUDGET: true, value | false, message.
+local function run_budgeted(chunk)
+  local budget = M.BUDGET
+  local co = coroutine.create(chunk)
+  local start, base = os.clock(), collectgarbage("count")
+  local over
+  debug.sethook(co, function()
+    if os.clock() - start > budget.seconds then
+      over = format("ran for more than %g s (a manifest only builds a table)", budget.seconds)
+    elseif collectgarbage("count") - base > budget.memory_kb then
+      collectgarbage()   -- garbage is not the manifest's fault: count again
+      if collectgarbage("count") - base > budget.memory_kb then
+        over = format("used more than %d MB of memory", budget.memory_kb // 1024)
+      end
+    end
+    if over then error(over, 0) end
+  end, "", 1000)
+  local ok, v = coroutine.resume(co)
+  if over then return false, over end
+  return ok, v
+end
+
+--- load(source [, dir [, opts]]) -> manifest | nil, message
 -- source: a file name (.json: JSON; otherwise Lua) or a manifest table;
--- dir: where a table's bundle files are (default ".").
-function M.load(source, dir)
+-- dir: where a table's bundle files are (default "."); opts.allow_outside:
+-- accept files outside the manifest's folder (listed in m.outside).
+function M.load(source, dir, opts)
   if getmetatable(source) == Checked then return source end
   local raw, where = source, nil
   if type(source) == "string" then
@@ -350,12 +455,12 @@ function M.load(source, dir)
     else
       local chunk, why = load(text, "@" .. source, "t", sandbox())
       if not chunk then return nil, tostring(why) end
-      local ok, v = pcall(chunk)
+      local ok, v = run_budgeted(chunk)
       if not ok then return nil, source .. ": " .. tostring(v):gsub("^[^:]*:%d+: ", "") end
       raw = v
     end
   end
-  local ok, m = pcall(check, raw, dir or ".")
+  local ok, m = pcall(check, raw, dir or ".", opts and opts.allow_outside)
   if ok then return m end
   if getmetatable(m) ~= Refusal then error(m, 0) end
   return nil, (where and where .. ": " or "manifest: ") .. m.message

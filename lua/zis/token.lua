@@ -11,7 +11,8 @@
 local core = require "zis.core"
 local errors = require "zis.errors"
 local endpoints = require "zis.endpoints"
-local dispatch = require "zis.client"
+local request = require "zis.request"
+local run = require "zis.run"
 
 local error, os, pairs, tonumber, type = error, os, pairs, tonumber, type
 local null = core.null
@@ -21,7 +22,7 @@ local M = {}
 local CLIENTS, MINT = endpoints.support_oauth_clients, endpoints.mint_oauth_token
 
 local function check_name(method, integration)
-  if not dispatch.valid_name(integration) then
+  if not request.valid_name(integration) then
     error("bad argument #1 to '" .. method .. "' (integration name must be 1 to 64 of a-z 0-9 - _)", 3)
   end
 end
@@ -47,8 +48,8 @@ local function client_id(self, st, integration)
   local identifier = "zis_" .. integration
   local page = 1
   while true do
-    local path = dispatch.build(CLIENTS, { page = page, per_page = 100 })
-    local res, err = dispatch.call(self, CLIENTS, path)
+    local path = request.build(CLIENTS, { page = page, per_page = 100 })
+    local res, err = run.call(self, CLIENTS, path)
     if not res then return nil, err end
     for _, c in pairs(type(res.clients) == "table" and res.clients or {}) do
       if type(c) == "table" and c.identifier == identifier and c.id ~= nil then
@@ -65,58 +66,45 @@ local function client_id(self, st, integration)
     hint = "create_integration makes it; the integration must belong to this account" }
 end
 
-function M.install(zis, methods, sibling)
-  -- create_integration records the new OAuth client's id, saving a lookup
-  local create = methods.create_integration
-  function methods.create_integration(self, name, ...)
-    local res, err = create(self, name, ...)
-    if res and type(res.zendesk_oauth_client) == "table" and res.zendesk_oauth_client.id ~= nil then
-      local st = core.state(self)
-      st.oauth_client_ids = st.oauth_client_ids or {}
-      st.oauth_client_ids[name] = res.zendesk_oauth_client.id
-    end
-    return res, err
+--- client:integration_token(integration) -> {token =, expires_at =, expires_in =, scopes =}
+function M.integration_token(self, integration)
+  check_name("integration_token", integration)
+  local st = core.state(self)
+  local id, err = client_id(self, st, integration)
+  if not id then return nil, err end
+  local path, body = request.build(MINT, { client_id = id, scopes = core.array{ "read", "write" } })
+  local res
+  res, err = run.call(self, MINT, path, body)
+  if not res then return nil, err end
+  local t = type(res.token) == "table" and res.token or {}
+  local token = t.full_token
+  if type(token) ~= "string" or token == "" then
+    return nil, errors.new{ kind = "decode", status = 201, method = "POST", path = MINT.path,
+                            message = "the token answer has no token.full_token" }
   end
+  local expires_in = type(t.expires_in) == "number" and t.expires_in or nil
+  local at = iso_seconds(t.expires_at)
+  if not expires_in and at then expires_in = at - os.time() end
+  return { token = token, expires_at = t.expires_at ~= null and t.expires_at or nil,
+           expires_in = expires_in, scopes = t.scopes, client_id = id }
+end
 
-  --- client:integration_token(integration) -> {token =, expires_at =, expires_in =, scopes =}
-  function methods.integration_token(self, integration)
-    check_name("integration_token", integration)
-    local st = core.state(self)
-    local id, err = client_id(self, st, integration)
-    if not id then return nil, err end
-    local path, body = dispatch.build(MINT, { client_id = id, scopes = zis.array{ "read", "write" } })
-    local res
-    res, err = dispatch.call(self, MINT, path, body)
-    if not res then return nil, err end
-    local t = type(res.token) == "table" and res.token or {}
-    local token = t.full_token
-    if type(token) ~= "string" or token == "" then
-      return nil, errors.new{ kind = "decode", status = 201, method = "POST", path = MINT.path,
-                              message = "the token answer has no token.full_token" }
-    end
-    local expires_in = type(t.expires_in) == "number" and t.expires_in or nil
-    local at = iso_seconds(t.expires_at)
-    if not expires_in and at then expires_in = at - os.time() end
-    return { token = token, expires_at = t.expires_at ~= null and t.expires_at or nil,
-             expires_in = expires_in, scopes = t.scopes, client_id = id }
-  end
-
-  --- client:for_integration(integration) -> a client for the ZIS services
-  -- It carries the integration's own token, minted through this client
-  -- (basic or the admin's OAuth token) on first use, again after a 401
-  -- and shortly before it expires; it shares this client's basic
-  -- credential, copied in C, for the registry calls Zendesk takes it on.
-  function methods.for_integration(self, integration)
-    check_name("for_integration", integration)
-    if not core.is_open(self) then error("zis: client is closed", 2) end
-    local admin = self
-    return sibling(self, { kind = "integration", integration = integration,
-      token_fn = function()
-        local t, err = admin:integration_token(integration)
-        if not t then return nil, err end  -- the call returns nil, err
-        return t.token, t.expires_in
-      end })
-  end
+--- client:for_integration(integration) -> a client for the ZIS services
+-- It carries the integration's own token, minted through this client
+-- (basic or the admin's OAuth token) on first use, again after a 401
+-- and shortly before it expires; it shares this client's basic
+-- credential, copied in C, for the registry calls Zendesk takes it on.
+-- `sibling(parent, bearer)` makes it (init.lua).
+function M.for_integration(self, integration, sibling)
+  check_name("for_integration", integration)
+  if not core.is_open(self) then error("zis: client is closed", 2) end
+  local admin = self
+  return sibling(self, { kind = "integration", integration = integration,
+    token_fn = function()
+      local t, err = M.integration_token(admin, integration)
+      if not t then return nil, err end  -- the call returns nil, err
+      return t.token, t.expires_in
+    end })
 end
 
 M.iso_seconds = iso_seconds
