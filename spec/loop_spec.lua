@@ -254,6 +254,35 @@ for _, name in ipairs({ "luv", "cqueues", "host" }) do
       assert.has_error(function() c:list_integrations() end, "zis: client is closed")
     end)
 
+    it("close() from a hook finishes the call, then closes the client, as in blocking mode", function()
+      local path = "/api/services/zis/registry/demo/bundles"
+      local c
+      c = client({ retries = 2, retry_base_delay = 0.001, on_request = function(e)
+        if e.retry_in then c:close() end
+      end })
+      H.faults{ { path = path, status = 503, body = "busy" } }
+      local out = run({ function() return c:list_bundles("demo") end })
+      assert.is_true(out[1][1], tostring(out[1][2]))
+      assert.is_table(out[1][2], tostring(out[1][3]))
+      assert.same({}, out[1][2].bundles)   -- the retry was made, after the close
+      assert.is_false(core.is_open(c))
+      assert.has_error(function() c:list_integrations() end, "zis: client is closed")
+      -- a batch: every item comes back, the close happens at the end
+      local c0 = H.client()
+      for i = 1, 4 do assert(c0:upload_bundle("demo", H.bundle("demo", "b" .. i))) end
+      local uuids = {}
+      for b in c0:bundles("demo") do uuids[#uuids + 1] = b.uuid end
+      c0:close()
+      local n = 0
+      c = client({ on_request = function() n = n + 1 if n == 2 then c:close() end end })
+      out = run({ function() return c:get_bundles("demo", uuids, { concurrency = 2 }) end })
+      assert.is_true(out[1][1], tostring(out[1][2]))
+      assert.equal(4, n)
+      assert.equal(4, #out[1][2])
+      assert.is_nil(out[1][3])
+      assert.is_false(core.is_open(c))
+    end)
+
     if name ~= "cqueues" then
       -- cqueues owns the coroutines it runs (no closing one from outside):
       -- there, client:close() is the way to cancel (the test above)
@@ -294,6 +323,83 @@ for _, name in ipairs({ "luv", "cqueues", "host" }) do
     end)
   end)
 end
+
+-- Uncaught errors and Ctrl-C under a loop: a child lua5.4 runs a task
+-- that fails (or waits, and gets SIGINT); the error must reach the caller
+-- of the loop's run, not end the process from inside luv (status 255).
+describe("errors and interrupts under a loop", function()
+  local CHILD = [[
+local zis = require "zis"
+local loop = require "zis.loop"
+local adapter, mode = arg[1], arg[2]
+local sched = adapter == "luv" and require "zis.loop.luv" or loop.host()
+local c = zis.new{ url = os.getenv("ZIS_MOCK_URL"), email = "admin@example.com",
+                   token = "fake-api-token", retries = 0, scheduler = sched }
+local function task()
+  assert(c:list_integrations())
+  if mode == "wait" then
+    io.stdout:write("waiting\n"); io.stdout:flush()
+    c:list_integrations()
+  end
+  error("boom from a task")
+end
+local function run()
+  if adapter == "luv" then return sched.run(task) end
+  return loop.run{ loop.task(task) }
+end
+if mode == "cli" or mode == "wait" then
+  -- as the zis command reports an error: 130 for an interrupt, else 1
+  local ok, e = pcall(run)
+  io.stderr:write("caught: ", tostring(e), "\n")
+  os.exit(require("zis.errors").is_interrupt(e) and 130 or (ok and 0 or 1))
+end
+run()
+]]
+  local script
+  setup(function()
+    script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(CHILD)
+    f:close()
+  end)
+  teardown(function() os.remove(script) end)
+  after_each(function() latency(0) end)
+
+  local function child(adapter, mode, sigint_after)
+    local cmd = string.format("env ZIS_MOCK_URL=%s lua5.4 %s %s %s", H.url, script, adapter, mode)
+    if sigint_after then
+      -- started in the background, so the shell would have it ignore
+      -- SIGINT: `trap - INT` in a subshell gives it the default again
+      cmd = string.format("(trap - INT; exec %s) & p=$!; sleep %s; kill -INT $p; wait $p", cmd,
+                          sigint_after)
+    end
+    local p = assert(io.popen("sh -c '" .. cmd .. "; echo status=$?' 2>&1"))
+    local out = p:read("a")
+    p:close()
+    return tonumber(out:match("status=(%d+)")), out
+  end
+
+  before_each(function() H.fresh("demo") end)
+
+  for _, adapter in ipairs{ "luv", "host" } do
+    it(adapter .. ": a task's uncaught error is raised from the loop's run", function()
+      local status, out = child(adapter, "plain")
+      assert.equal(1, status, out)
+      assert.matches("lua5.4: [^\n]*boom from a task", out)
+      assert.is_nil(out:find("Uncaught Error", 1, true), out)
+      status, out = child(adapter, "cli")
+      assert.equal(1, status, out)
+      assert.matches("caught: [^\n]*boom from a task", out)
+    end)
+
+    it(adapter .. ": Ctrl-C while a call waits reaches the caller as an interrupt (130)", function()
+      latency(3)
+      local status, out = child(adapter, "wait", 1)
+      assert.equal(130, status, out)
+      assert.matches("caught: [^\n]*interrupted!", out)
+    end)
+  end
+end)
 
 -- The existing specs again, every client on an adapter (ZIS_LOOP in
 -- spec/helper.lua: each wait runs through the adapter's own wait, in its

@@ -4,8 +4,9 @@
 ** Layout (docs/design.md walks one call through it):
 **   zis_core.c    the module: luaopen_zis_core, process-wide libcurl init
 **   zis_client.c  the client userdata: options, credentials, close, busy
-**   zis_engine.c  the engine: one curl multi per client, attempt slots,
-**                 submit / wait / cancel, the memory budget, sockets
+**   zis_engine.c  the engine: one curl multi per client driven by its
+**                 socket callback (curl_multi_socket_action), attempt
+**                 slots, submit / wait / cancel, the memory budget
 **   zis_json.c    the exact JSON codec
 ** Everything here is hidden (only luaopen_zis_core is exported).
 */
@@ -13,6 +14,7 @@
 #define ZIS_H
 
 #include <stddef.h>
+#include <poll.h>
 #include <curl/curl.h>
 
 #include "lua.h"
@@ -41,12 +43,15 @@ typedef struct Slot {
                                   kept for the next attempt when it fits */
   int hdr_body, hdr_auth;      /* `headers` has Content-Type / an auth line */
   int plain_get;               /* the easy handle is set up for a plain GET */
+  int pipewait;                /* ... with CURLOPT_PIPEWAIT (an https URL) */
   int decode;                  /* a 2xx body is handed over decoded */
   struct Client *owner;
   lua_Integer id;              /* what Lua calls this attempt; 0 when free */
   int index;                   /* in Client.slots */
   int state;                   /* SLOT_FREE, SLOT_RUNNING, SLOT_DONE */
   CURLcode rc;
+  CURLcode url_rc;             /* what setting CURLOPT_URL returned (a URL
+                                  over libcurl's 8 MB is refused there) */
   Buf body;
   int too_large, over_budget;  /* why on_body stopped the transfer */
   double started, retry_after; /* retry_after: seconds, or -1 when not sent */
@@ -82,11 +87,16 @@ typedef struct Client {
   int in_c;                    /* inside an engine function that may run GC */
   int close_pending;           /* close() asked for while busy */
   long connects;               /* connections opened so far (stats) */
-  /* sockets libcurl wants watched, for event loops (zis_engine.c) */
-  int nsocks;
-  struct { curl_socket_t fd; int what; } socks[ZIS_MAX_SLOTS * 2];
-  long timer_ms;               /* libcurl's next timeout, -1 for none */
-  int kick;                    /* attempts submitted since the last perform */
+  /* The sockets libcurl wants watched, exactly as its socket callback
+  ** reported them (zis_engine.c, on_socket): what poll() watches in
+  ** core.wait and what core.sockets gives event loops.  Both arrays have
+  ** `capsocks` entries and grow together; `ready` is scratch for one
+  ** turn (the sockets poll found ready, acted on after it). */
+  struct pollfd *socks, *ready;
+  int nsocks, capsocks;
+  long blind;                  /* core.sockets calls that found transfers
+                                  running and no socket to watch (stats) */
+  int kick;                    /* attempts submitted since the last turn */
 } Client;
 
 /* zis_core.c */

@@ -7,6 +7,16 @@
 ** The multi's connection cache is the client's pool, so consecutive calls
 ** and batches reuse connections, and HTTP/2 transfers multiplex.
 **
+** libcurl is driven through its socket interface only: its socket
+** callback (on_socket) keeps the exact set of sockets it wants watched,
+** in an array grown as needed, and every step of a transfer is a
+** curl_multi_socket_action, for a socket that poll() found ready or for
+** libcurl's timeout (CURL_SOCKET_TIMEOUT) once it is due.  core.wait
+** blocks in poll() on that set itself; an event loop gets the same set
+** from core.sockets.  poll() and the callback's set have no FD_SETSIZE
+** limit (curl_multi_fdset, used before, silently left out descriptors of
+** 1024 and above, and loops then fell back to waking on timeouts).
+**
 ** This file is mechanics only.  The policy (which attempts to make, in
 ** what order, retries, Retry-After, token refresh, redirects, hooks,
 ** errors) is Lua, in lua/zis/client.lua, which drives it through:
@@ -17,7 +27,9 @@
 **   core.cancel(client, id), core.cancel_all(client)
 **   core.set_bearer(client, token | nil)
 **   core.sockets(client)       -> {fd = "r" | "w" | "rw"}, timeout_ms
-**   core.engine_stats(client)  -> {connects =, running =, held =}
+**   core.engine_stats(client)  -> {connects =, running =, held =, ...}
+**   core.poll(fds, seconds)    -> {fd = "r" | "w" | "rw"}: poll() for
+**                                 zis.loop.run (no client involved)
 **
 ** Safety rules, each for a reason:
 ** - No Lua runs inside libcurl: the callbacks append to C buffers of the
@@ -35,7 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/select.h>
+#include <errno.h>
+#include <poll.h>
 #include <time.h>
 
 #include "zis.h"
@@ -220,28 +233,46 @@ static size_t on_header (char *line, size_t size, size_t n, void *ud) {
   return len;
 }
 
-/* The sockets libcurl wants watched, kept for event loops (core.sockets).
-** Only C state changes here. */
+/* Room for `need` sockets in both arrays.  Returns 0 when out of memory
+** (what was there stays valid).  C only: called from on_socket too. */
+static int reserve_socks (Client *c, int need) {
+  struct pollfd *p;
+  int cap = c->capsocks ? c->capsocks : 16;
+  if (need <= c->capsocks) return 1;
+  while (cap < need) cap *= 2;
+  p = (struct pollfd *)realloc(c->socks, (size_t)cap * sizeof *p);
+  if (p == NULL) return 0;
+  c->socks = p;
+  p = (struct pollfd *)realloc(c->ready, (size_t)cap * sizeof *p);
+  if (p == NULL) return 0;  /* socks is larger, which is harmless */
+  c->ready = p;
+  c->capsocks = cap;
+  return 1;
+}
+
+/* libcurl's socket callback: the one source of the set of sockets to
+** watch, kept exactly (a socket is added, changed or removed as libcurl
+** says).  Only C state changes here.  When the set cannot grow (out of
+** memory) it returns -1, and libcurl fails every transfer of the multi
+** (documented since 7.85) rather than have one wait on a socket nobody
+** watches. */
 static int on_socket (CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
   Client *c = (Client *)ud;
   int i;
+  short ev = (short)((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0));
   (void)e; (void)sockp;
   for (i = 0; i < c->nsocks; i++) if (c->socks[i].fd == fd) break;
   if (what == CURL_POLL_REMOVE) {
     if (i < c->nsocks) c->socks[i] = c->socks[--c->nsocks];
+    return 0;
   }
-  else if (i < c->nsocks) c->socks[i].what = what;
-  else if (c->nsocks < (int)(sizeof c->socks / sizeof c->socks[0])) {
-    c->socks[c->nsocks].fd = fd;
-    c->socks[c->nsocks].what = what;
+  if (i == c->nsocks) {
+    if (!reserve_socks(c, c->nsocks + 1)) return -1;
     c->nsocks++;
   }
-  return 0;
-}
-
-static int on_timer (CURLM *m, long ms, void *ud) {
-  (void)m;
-  ((Client *)ud)->timer_ms = ms;
+  c->socks[i].fd = fd;
+  c->socks[i].events = ev;
+  c->socks[i].revents = 0;
   return 0;
 }
 
@@ -256,12 +287,14 @@ int zis_engine_init (Client *c) {
   curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   /* the pool: room for a connection per slot, kept between calls */
   curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)ZIS_MAX_SLOTS);
+  /* the sockets to watch come from here; the due time of libcurl's
+  ** timeout is asked with curl_multi_timeout at each turn instead of
+  ** kept from a timer callback: libcurl calls that one again only when
+  ** the due time changes, so a TIMEOUT action made a little early (its
+  ** milliseconds are rounded) would leave a kept value stale */
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-  c->timer_ms = -1;
-  return 1;
+  return reserve_socks(c, 16);
 }
 
 /* Frees every slot, then the multi (which closes the pool). */
@@ -282,9 +315,14 @@ void zis_engine_free (Client *c) {
   free(c->spare.data);
   c->spare.data = NULL;
   c->spare.cap = 0;
+  /* the callback may still run in here (cached connections closing),
+  ** so the socket arrays go after the multi */
   if (c->multi != NULL) curl_multi_cleanup(c->multi);
   c->multi = NULL;
-  c->nsocks = 0;
+  free(c->socks);
+  free(c->ready);
+  c->socks = c->ready = NULL;
+  c->nsocks = c->capsocks = 0;
 }
 
 /* Engine functions mark the client while they run, so that a deferred
@@ -335,6 +373,10 @@ static int engine_submit (lua_State *L) {
   const char *body = luaL_optlstring(L, 5, NULL, &body_len);
   int fresh = lua_toboolean(L, 6), decode = lua_toboolean(L, 7), i;
   int plain = !fresh && body == NULL && strcmp(method, "GET") == 0;
+  /* PIPEWAIT only where multiplexing can happen: over plain http a batch
+  ** would wait for the first answer before opening other connections
+  ** (and items never started then time out) */
+  int pipewait = strncasecmp(url, "https:", 6) == 0;
   Slot *s = NULL;
   CURL *e;
   struct curl_slist *h = NULL;
@@ -350,6 +392,10 @@ static int engine_submit (lua_State *L) {
   if (s == NULL) return luaL_error(L, "zis: more than %d attempts in flight", ZIS_MAX_SLOTS);
   if (s->easy == NULL && (s->easy = curl_easy_init()) == NULL)
     return luaL_error(L, "zis: curl_easy_init failed");
+  /* room in the socket set for two sockets per attempt (happy eyeballs)
+  ** made now, where failing may raise: on_socket then seldom has to grow
+  ** it, and may not raise (it still grows it when more are needed) */
+  if (!reserve_socks(c, 2 * (c->in_use + 1) + 8)) return luaL_error(L, "zis: out of memory");
   e = s->easy;
   /* headers first: the only step that can raise.  The slot's list from
   ** its last attempt is kept when it is the same (the common case: a GET
@@ -389,21 +435,23 @@ static int engine_submit (lua_State *L) {
       s->hdr_auth = line != NULL;
     }
   }
-  if (plain && s->plain_get) {
+  if (plain && s->plain_get && s->pipewait == pipewait) {
     /* set up for a plain GET by the last attempt: only the URL and the
     ** header list change (curl_easy_perform loops do the same) */
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    s->url_rc = curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
   }
   else {
     curl_easy_reset(e);  /* drops every option; the pool lives in the multi */
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    s->url_rc = curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  /* wait to multiplex, not a new connection */
+    /* https: wait to multiplex on a connection being made (HTTP/2), not a
+    ** new connection each */
+    if (pipewait) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* gzip and friends */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* redirects: Lua decides */
@@ -431,6 +479,7 @@ static int engine_submit (lua_State *L) {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     s->plain_get = plain;
+    s->pipewait = pipewait;
   }
   s->body.len = 0;
   s->decode = decode;
@@ -477,6 +526,42 @@ static void harvest (Client *c) {
   }
 }
 
+/* CURL_CSELECT_* for what poll() found on a socket. */
+static int cselect (short revents) {
+  return (revents & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0)
+       | (revents & POLLOUT ? CURL_CSELECT_OUT : 0)
+       | (revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+}
+
+/* One turn of the engine: waits in poll() at most `ms` (0: only looks)
+** for a socket of the set to be ready, or less when libcurl's timeout is
+** due sooner; tells libcurl about each ready socket, and about its
+** timeout once due (CURL_SOCKET_TIMEOUT; also right after a submit, which
+** is how new attempts start); then moves finished transfers to `done`.
+** C only, never raises. */
+static void turn (Client *c, int ms) {
+  int i, k = 0, running;
+  long due = -1;
+  if (c->kick) {
+    c->kick = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  }
+  curl_multi_timeout(c->multi, &due);
+  if (due >= 0 && due < ms) ms = (int)due;
+  if (poll(c->socks, (nfds_t)c->nsocks, ms) > 0) {
+    /* acting on one socket may change the set (on_socket): the ready
+    ** ones are copied out first.  `ready` may be moved by a growth of the
+    ** set meanwhile, so it is indexed afresh each time. */
+    for (i = 0; i < c->nsocks; i++)
+      if (c->socks[i].revents) c->ready[k++] = c->socks[i];
+    for (i = 0; i < k; i++)
+      curl_multi_socket_action(c->multi, c->ready[i].fd, cselect(c->ready[i].revents), &running);
+  }
+  curl_multi_timeout(c->multi, &due);
+  if (due == 0) curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  harvest(c);
+}
+
 /* What a transport failure was, for the Lua layer: "connect" means
 ** nothing was sent, so any method may be retried. */
 static const char *failure_kind (const Slot *s) {
@@ -500,6 +585,60 @@ static const char *failure_kind (const Slot *s) {
   }
 }
 
+/* Is the failure one a retry cannot fix (the same request would fail the
+** same way)?  The result says `permanent = true`, and the Lua retry
+** policy gives up at once.  A malformed or oversized URL, a header too
+** large to hold (libcurl 7.x reports it as out of memory; 8.6 has
+** CURLE_TOO_LARGE), a certificate that does not verify or a CA file that
+** cannot be read, a body in an encoding libcurl cannot undo, a scheme or
+** an option it does not support, an answer larger than
+** max_response_bytes.  Not: timeouts, refused or reset connections, a
+** TLS handshake cut short (CURLE_SSL_CONNECT_ERROR), a batch over its
+** memory budget (the other answers will have gone). */
+static int failure_permanent (const Slot *s) {
+  switch (s->rc) {
+    case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION: case CURLE_OUT_OF_MEMORY:
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+#endif
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND: case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED: case CURLE_FILESIZE_EXCEEDED:
+      return 1;
+    case CURLE_WRITE_ERROR: return s->too_large && !s->over_budget;
+    default: return 0;
+  }
+}
+
+/* For a failure: how far the attempt got before the request was sent
+** ("resolving the host or waiting for a connection", "connecting", "the
+** TLS handshake"), or NULL when it was sent (libcurl's pretransfer time
+** is set once the request starts going out).  The times are 0 for steps
+** not reached. */
+static const char *unsent_stage (const Slot *s) {
+  curl_off_t pre = 0, dns = 0, conn = 0, tls = 0;
+  char *url = NULL;
+  /* a URL libcurl refused (longer than its 8 MB, say) leaves the handle
+  ** with none, and its times those of the last transfer */
+  if (s->url_rc != CURLE_OK) return "the URL was refused";
+  curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+  if (pre > 0) return NULL;
+  curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+  curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &conn);
+  curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+  curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (conn > 0)
+    return url && strncasecmp(url, "https:", 6) == 0 && tls == 0 ? "the TLS handshake"
+                                                                 : "after connecting";
+  return dns > 0 ? "connecting" : "resolving the host or waiting for a connection";
+}
+
 #define SET_STR(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, (k)))
 
 /* Pushes the result table of the oldest finished slot and frees the slot.
@@ -515,11 +654,29 @@ static void push_result (lua_State *L, Client *c) {
   lua_pushinteger(L, s->id); lua_setfield(L, -2, "id");
   lua_pushnumber(L, now_seconds() - s->started); lua_setfield(L, -2, "elapsed");
   if (kind != NULL) {
+    const char *stage = unsent_stage(s);
+    /* libcurl 7.x reports a response header over its limit (100 KB) as
+    ** out of memory, with nothing in the error buffer */
+    const char *why = s->url_rc != CURLE_OK ? curl_easy_strerror(s->url_rc)
+                    : s->errbuf[0] ? s->errbuf
+                    : s->rc == CURLE_OUT_OF_MEMORY
+                      ? "out of memory, or a response header over libcurl's limit (100 KB)"
+                    : curl_easy_strerror(s->rc);
     SET_STR("kind", kind);
     if (s->over_budget)
       SET_STR("message", "responses in flight exceed the client's budget");
+    else if (s->url_rc != CURLE_OK) {
+      lua_pushfstring(L, "libcurl refused the URL (at most 8 MB): %s", why);
+      lua_setfield(L, -2, "message");
+    }
+    else if (s->rc == CURLE_OPERATION_TIMEDOUT && stage != NULL) {
+      lua_pushfstring(L, "timed out before the request was sent (%s): %s", stage, why);
+      lua_setfield(L, -2, "message");
+    }
     else if (strcmp(kind, "too_large") != 0)
-      SET_STR("message", s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->rc));
+      SET_STR("message", why);
+    if (stage != NULL) { lua_pushboolean(L, 0); lua_setfield(L, -2, "sent"); }
+    if (failure_permanent(s)) { lua_pushboolean(L, 1); lua_setfield(L, -2, "permanent"); }
   }
   else {
     char *loc = NULL;
@@ -595,7 +752,7 @@ static int engine_wait (lua_State *L) {
   Client *c = enter(L);
   double secs = luaL_checknumber(L, 2), deadline;
   Hooks h0 = current_hooks(L);
-  int running;
+  int first = 1;
   if (!(secs >= 0)) secs = 0;
   deadline = now_seconds() + secs;
   c->in_c = 1;
@@ -603,12 +760,10 @@ static int engine_wait (lua_State *L) {
     double left;
     Hooks h;
     /* results already harvested are handed over first, but attempts
-    ** submitted since the last perform are started now, not after them */
-    if (c->ndone == 0 || c->kick) {
-      c->kick = 0;
-      curl_multi_perform(c->multi, &running);
-      harvest(c);
-    }
+    ** submitted since the last turn are started now, not after them;
+    ** after a blocking turn only those need a look */
+    if (c->kick || (first && c->ndone == 0)) turn(c, 0);
+    first = 0;
     if (c->ndone > 0) {
       /* building the table may run the GC, hence finalizers, or fail */
       lua_pushcfunction(L, push_result_protected);
@@ -625,7 +780,7 @@ static int engine_wait (lua_State *L) {
     if (h.self != h0.self || h.main != h0.main) { lua_pushboolean(L, 0); break; }
     {
       long ms = (long)(left * 1000) + 1;
-      curl_multi_poll(c->multi, NULL, 0, (int)(ms < POLL_SLICE_MS ? ms : POLL_SLICE_MS), NULL);
+      turn(c, (int)(ms < POLL_SLICE_MS ? ms : POLL_SLICE_MS));
     }
     h = current_hooks(L);
     if (h.self != h0.self || h.main != h0.main) { lua_pushboolean(L, 0); break; }
@@ -638,10 +793,7 @@ static int engine_wait (lua_State *L) {
 ** loops that watch core.sockets themselves. */
 static int engine_perform (lua_State *L) {
   Client *c = enter(L);
-  int running;
-  c->kick = 0;
-  curl_multi_perform(c->multi, &running);
-  harvest(c);
+  turn(c, 0);
   lua_pushinteger(L, c->ndone);
   return 1;
 }
@@ -707,40 +859,92 @@ static int engine_set_bearer (lua_State *L) {
   return 0;
 }
 
+/* "r", "w" or "rw" for poll events (NULL for none). */
+static const char *events_name (short ev) {
+  switch (ev & (POLLIN | POLLOUT)) {
+    case POLLIN: return "r";
+    case POLLOUT: return "w";
+    case POLLIN | POLLOUT: return "rw";
+    default: return NULL;
+  }
+}
+
 /* core.sockets(client) -> {fd = "r"|"w"|"rw"}, timeout_ms (-1: none)
-** The engine drives libcurl with curl_multi_perform, which (libcurl 7.x)
-** does not call the socket callback, so the sockets come from
-** curl_multi_fdset, merged with any the callback reported. */
+** The set on_socket keeps, whole, and libcurl's next timeout (0 when an
+** attempt was submitted since the last turn: it starts at the next). */
 static int engine_sockets (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  int i, maxfd = -1;
+  int i;
   long ms = -1;
-  fd_set r, w, x;
-  FD_ZERO(&r); FD_ZERO(&w); FD_ZERO(&x);
-  curl_multi_fdset(c->multi, &r, &w, &x, &maxfd);
   lua_createtable(L, 0, c->nsocks);
   for (i = 0; i < c->nsocks; i++) {
-    int what = c->socks[i].what;
-    lua_pushstring(L, what == CURL_POLL_IN ? "r" : what == CURL_POLL_OUT ? "w" : "rw");
+    const char *ev = events_name(c->socks[i].events);
+    if (ev == NULL) continue;
+    lua_pushstring(L, ev);
     lua_rawseti(L, -2, (lua_Integer)c->socks[i].fd);
   }
-  for (i = 0; i <= maxfd; i++) {
-    int rd = FD_ISSET(i, &r), wr = FD_ISSET(i, &w);
-    if (!rd && !wr) continue;
-    lua_pushstring(L, rd && wr ? "rw" : rd ? "r" : "w");
-    lua_rawseti(L, -2, (lua_Integer)i);
-  }
-  curl_multi_timeout(c->multi, &ms);
+  if (c->kick) ms = 0;
+  else curl_multi_timeout(c->multi, &ms);
+  /* a loop told to wait with transfers running and nothing to watch
+  ** can only wake on time: counted, for the specs */
+  if (c->running > 0 && c->nsocks == 0 && ms != 0) c->blind++;
   lua_pushinteger(L, ms);
   return 2;
 }
 
+/* core.poll(fds, seconds) -> {fd = "r"|"w"|"rw"}: poll() on the
+** descriptors of `fds` ({fd = "r"|"w"|"rw"}) for at most `seconds`
+** (negative: no limit); the result holds the ready ones, with what they
+** are ready for ("r" for a hang-up or an error too: reading reports it).
+** For zis.loop.run, which select() could not serve past FD_SETSIZE.  The
+** pollfd array is a userdata, so a raise leaks nothing; a signal (lua.c's
+** Ctrl-C) ends the wait early with what was ready. */
+static int engine_poll (lua_State *L) {
+  double secs = luaL_checknumber(L, 2);
+  int n = 0, i, ms;
+  struct pollfd *p;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) { n++; lua_pop(L, 1); }
+  p = (struct pollfd *)lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *p, 0);
+  i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {   /* fds, ud, key, value */
+    const char *ev = lua_tostring(L, -1);
+    lua_Integer fd = lua_tointeger(L, -2);
+    luaL_argcheck(L, lua_isinteger(L, -2) && fd >= 0 && fd <= 0x7fffffff && ev != NULL, 1,
+                  "expected {[fd] = \"r\" | \"w\" | \"rw\"}");
+    p[i].fd = (int)fd;
+    p[i].events = (short)((strchr(ev, 'r') ? POLLIN : 0) | (strchr(ev, 'w') ? POLLOUT : 0));
+    p[i].revents = 0;
+    i++;
+    lua_pop(L, 1);
+  }
+  ms = secs < 0 ? -1 : secs * 1000 >= 0x7fffffff ? 0x7fffffff : (int)(secs * 1000 + 0.999);
+  if (poll(p, (nfds_t)n, ms) < 0 && errno != EINTR)
+    return luaL_error(L, "zis: poll: %s", strerror(errno));
+  lua_createtable(L, 0, 0);
+  for (i = 0; i < n; i++) {
+    short r = p[i].revents;
+    if (r == 0) continue;
+    if (r & (POLLHUP | POLLERR | POLLNVAL)) r |= POLLIN;
+    lua_pushstring(L, events_name(r));
+    lua_rawseti(L, -2, p[i].fd);
+  }
+  return 1;
+}
+
 /* core.engine_stats(client) -> {connects =, running =, held =, peak_held =,
-** budget =, finished =} */
+** budget =, finished =, sockets =, blind_waits =}
+**   sockets: how many libcurl wants watched now;
+**   blind_waits: core.sockets calls that found transfers running and no
+**   socket to watch (an event loop could then only wake on time) */
 static int engine_stats (lua_State *L) {
   Client *c = zis_check_client(L, 1);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, c->connects); lua_setfield(L, -2, "connects");
+  lua_pushinteger(L, c->nsocks); lua_setfield(L, -2, "sockets");
+  lua_pushinteger(L, c->blind); lua_setfield(L, -2, "blind_waits");
   lua_pushinteger(L, (lua_Integer)c->peak_held); lua_setfield(L, -2, "peak_held");
   lua_pushinteger(L, (lua_Integer)c->budget); lua_setfield(L, -2, "budget");
   lua_pushinteger(L, c->running); lua_setfield(L, -2, "running");
@@ -758,6 +962,7 @@ static const luaL_Reg engine_funcs[] = {
   {"set_bearer", engine_set_bearer},
   {"sockets", engine_sockets},
   {"engine_stats", engine_stats},
+  {"poll", engine_poll},
   {NULL, NULL}
 };
 

@@ -34,9 +34,10 @@
 
 local core = require "zis.core"
 
-local wait, sockets, state, is_open, now = core.wait, core.sockets, core.state, core.is_open,
-                                            core.now
-local error, pairs, type, setmetatable = error, pairs, type, setmetatable
+local wait, sockets, state, is_open, now, poll = core.wait, core.sockets, core.state,
+                                                  core.is_open, core.now, core.poll
+local error, type, setmetatable, pcall, pairs, ipairs = error, type, setmetatable, pcall,
+                                                       pairs, ipairs
 local min = math.min
 local isyieldable, yield, resume, create, status, close_co =
       coroutine.isyieldable, coroutine.yield, coroutine.resume, coroutine.create,
@@ -75,7 +76,6 @@ function M.waiter(adapter)
     while true do
       local r = wait(client, 0)       -- progress without blocking; one result
       if r then return r end
-      if not is_open(client) then error(CLOSED, 0) end
       -- another call's result for this one, left in the mailbox (zis.run)
       if rec and st.mail then
         for id in pairs(rec.inflight) do if st.mail[id] then return nil end end
@@ -84,7 +84,12 @@ function M.waiter(adapter)
       if left <= 0 then return nil end
       local fds, ms = sockets(client)
       if ms >= 0 and ms / 1000 < left then left = ms / 1000 end
+      -- a close asked for by the call's own code (a hook, the token
+      -- function) is deferred to the call's end, as in blocking mode; one
+      -- made elsewhere while this call is suspended here ends it now
+      local was_open = is_open(client)
       adapter:wait(fds, min(left, M.MAX_SLICE), token)
+      if was_open and not is_open(client) then error(CLOSED, 0) end
     end
   end
 end
@@ -164,45 +169,44 @@ end
 
 --- zis.loop.run(tasks): a reference host in Lua, for tests and scripts
 -- that have no loop of their own: steps the tasks until all have ended,
--- sleeping in luasocket's select (lua-socket, needed only here).
+-- sleeping in poll() (core.poll: no FD_SETSIZE limit, unlike select).
+-- An error of a task is raised from here (the other tasks are cancelled
+-- first, their requests freed), and so is an interrupt (lua.c's Ctrl-C).
 function M.run(tasks)
-  local socket = require "socket"
-  local wrap = {}
-  local function fdobj(fd)
-    local o = wrap[fd]
-    if not o then o = { getfd = function() return fd end, dirty = function() return false end }
-      wrap[fd] = o end
-    return o
-  end
-  for _, t in ipairs(tasks) do t:step() end
-  while true do
-    local r, w, soonest, left, owner = {}, {}, 3600, 0, {}
-    for _, t in ipairs(tasks) do
-      if not t.done then
-        left = left + 1
-        local fds, secs = t:wants()
-        if secs < soonest then soonest = secs end
-        for fd, ev in pairs(fds) do
-          local o = fdobj(fd)
-          owner[o] = owner[o] or {}
-          owner[o][#owner[o] + 1] = t
-          if ev:find("r", 1, true) then r[#r + 1] = o end
-          if ev:find("w", 1, true) then w[#w + 1] = o end
+  local ok, err = pcall(function()
+    for _, t in ipairs(tasks) do t:step() end
+    while true do
+      local want, soonest, left, owner = {}, 3600, 0, {}
+      for _, t in ipairs(tasks) do
+        if not t.done then
+          left = left + 1
+          local fds, secs = t:wants()
+          if secs < soonest then soonest = secs end
+          for fd, ev in pairs(fds) do
+            local have = want[fd]
+            want[fd] = (have and have ~= ev) and "rw" or ev
+            local o = owner[fd]
+            if not o then o = {}; owner[fd] = o end
+            o[#o + 1] = t
+          end
+        end
+      end
+      if left == 0 then return end
+      local ready = {}
+      for fd in pairs(poll(want, soonest)) do
+        for _, t in ipairs(owner[fd]) do ready[t] = true end
+      end
+      for _, t in ipairs(tasks) do
+        if not t.done then
+          local _, secs = t:wants()
+          if ready[t] or secs <= 0 then t:step() end
         end
       end
     end
-    if left == 0 then return end
-    local rr, ww = socket.select(r, w, soonest)
-    local ready = {}
-    for _, list in ipairs({ rr or {}, ww or {} }) do
-      for _, o in ipairs(list) do for _, t in ipairs(owner[o] or {}) do ready[t] = true end end
-    end
-    for _, t in ipairs(tasks) do
-      if not t.done then
-        local _, secs = t:wants()
-        if ready[t] or secs <= 0 then t:step() end
-      end
-    end
+  end)
+  if not ok then
+    for _, t in ipairs(tasks) do t:cancel() end
+    error(err, 0)
   end
 end
 
