@@ -81,12 +81,14 @@ describe("a call that ends badly leaves nothing behind", function()
   it("a task suspended in the middle of a call and dropped", function()
     local host = loop.host()
     local c = H.client{ scheduler = host }
+    H.control("POST", "config", { latency = 0.2 })   -- so each call must wait
     for _ = 1, 5 do
       local t = loop.task(function() return c:list_bundles(I) end)
       assert.is_false(t:step())   -- waiting on the engine
     end
     collectgarbage()
     collectgarbage()
+    H.control("POST", "config", { latency = 0 })
     -- outside a coroutine the same client blocks as usual, and the
     -- dropped calls' attempts are swept
     hundred(c)
