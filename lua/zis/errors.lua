@@ -157,8 +157,11 @@ function M.transport(st, method, path, r, attempts)
   if kind == "too_large" and not message then
     message = "response larger than max_response_bytes (" .. st.max_response_bytes .. ")"
   end
+  -- permanent: no retry can fix it (a malformed URL, TLS verification);
+  -- sent = false: the request never left (safe to send again)
   return setmetatable({ kind = kind, method = method, path = path, attempts = attempts,
-                        message = message, request_id = r.request_id }, MT)
+                        message = message, request_id = r.request_id,
+                        permanent = r.permanent or nil, sent = r.sent }, MT)
 end
 
 -- A 2xx whose body is not what the call promised.

@@ -132,6 +132,9 @@ local function retry_wait(st, job, r)
   if job.retried >= st.retries or r.permanent then return nil end
   local status, kind = r.status, r.kind
   local busy = status == 429 or status == 503
+  -- a timeout before anything was sent is a connection failure: any
+  -- method may be sent again
+  if kind == "timeout" and r.sent == false then kind = "connect" end
   if not (busy or kind == "connect"
           or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then
     return nil
