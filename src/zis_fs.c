@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "lua.h"
@@ -367,7 +368,28 @@ static int fs_list_dir (lua_State *L) {
   return 1;
 }
 
+/* core.isatty(fd) -> boolean: is the descriptor (0, 1, 2) a terminal?
+** The CLI asks this instead of running `test -t` through a shell. */
+static int fs_isatty (lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* core.tty_echo(fd, on) -> boolean: turns a terminal's echo on or off
+** (a secret typed at a prompt is not shown); false when fd is no terminal.
+** Instead of running stty through a shell. */
+static int fs_tty_echo (lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1), on = lua_toboolean(L, 2);
+  struct termios t;
+  if (tcgetattr(fd, &t) != 0) { lua_pushboolean(L, 0); return 1; }
+  if (on) t.c_lflag |= ECHO; else t.c_lflag &= ~(tcflag_t)ECHO;
+  lua_pushboolean(L, tcsetattr(fd, TCSANOW, &t) == 0);
+  return 1;
+}
+
 static const luaL_Reg fs_funcs[] = {
+  {"isatty", fs_isatty},
+  {"tty_echo", fs_tty_echo},
   {"write_file", fs_write_file},
   {"open_private", fs_open_private},
   {"mkdirs", fs_mkdirs},

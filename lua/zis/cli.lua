@@ -259,7 +259,7 @@ function Context.json_out(_, v) out(zis.pretty_json(v)) end
 
 -- A progress line on stderr: rewritten in place on a terminal.
 function Context:progress(text)
-  if self._tty == nil then self._tty = os.execute("test -t 2") == true end
+  if self._tty == nil then self._tty = require("zis.core").isatty(2) end
   if self._tty then err_out("\r\27[K", text) else err_out(text, "\n") end
   self._progress = true
 end
@@ -384,16 +384,17 @@ end
 local function read_hidden(prompt)
   err_out(prompt, ": ")
   io.stderr:flush()
-  local echo_off = os.execute("stty -echo 2>/dev/null") == true
+  local core = require "zis.core"
+  local echo_off = core.tty_echo(0, false)
   local ok, line = pcall(io.stdin.read, io.stdin, "l")
-  if echo_off then os.execute("stty echo 2>/dev/null") end
+  if echo_off then core.tty_echo(0, true) end
   err_out("\n")   -- the newline the user's Enter did not echo
   if not ok then error(line, 0) end
   return line
 end
 M.read_hidden = read_hidden
 
-local function stdin_is_terminal() return os.execute("test -t 0") == true end
+local function stdin_is_terminal() return require("zis.core").isatty(0) end
 
 -- A secret, never from argv (ps shows argv): from the environment
 -- variable --secret-env names, else the first line of stdin: typed
