@@ -26,20 +26,13 @@ local validate = require "zis.validate"
 local concat, format, ipairs, pairs, pcall, setmetatable, tostring, type, utf8 =
       table.concat, string.format, ipairs, pairs, pcall, setmetatable,
       tostring, type, utf8
-local math_type, getmetatable, error, os, io = math.type, getmetatable, error, os, io
+local math_type, error, os, io = math.type, error, os, io
 
 local NULL = zis_core.null
-local ARRAY_MT = zis_core.array_metatable
 
 local sorted_keys = require("zis.util").sorted_keys
 
-local function is_object(v)
-  return type(v) == "table" and getmetatable(v) ~= ARRAY_MT
-end
-
-local function is_list(v)
-  return type(v) == "table" and (getmetatable(v) == ARRAY_MT or v[1] ~= nil)
-end
+local is_object, is_list = require("zis.util").is_object, require("zis.util").is_array
 
 local function str(v) return type(v) == "string" and v ~= "" and v or nil end
 

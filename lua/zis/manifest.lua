@@ -15,6 +15,7 @@
 -- exactly; bundles are {name =, bundle =, text =, file =} in order.
 
 local zis_core = require "zis.core"
+local util = require "zis.util"
 local validate = require "zis.validate"
 local deploy = require "zis.deploy"
 
@@ -44,23 +45,9 @@ M.WEBHOOK_LINK = "zis_manifest_inbound_webhook"
 -- Paths and errors
 ---------------------------------------------------------------------------
 
--- One step of a JSON path, as zis.validate writes it: .key, ["odd key"],
--- [n] (1-based).
-local function seg(key)
-  if type(key) == "number" then return "[" .. tostring(key) .. "]" end
-  key = tostring(key)
-  if key:match("^[%w_%-]+$") then return "." .. key end
-  local ok, quoted = pcall(encode_json, key)
-  return "[" .. (ok and quoted or format("%q", key)) .. "]"
-end
-M.seg = seg
-
-local function join(path, key)
-  local s = seg(key)
-  if path == "" then return (s:gsub("^%.", "")) end
-  return path .. s
-end
-M.join = join
+-- JSON paths, as zis.validate writes them: .key, ["odd key"], [n] (1-based).
+local seg, join = util.path_step, util.join_path
+M.seg, M.join = seg, join
 
 -- Refusals are raised as this table and caught by load: one message.
 local Refusal = {}
@@ -68,22 +55,10 @@ local function refuse(path, message)
   error(setmetatable({ message = (path ~= "" and path .. ": " or "") .. message }, Refusal), 0)
 end
 
--- An array: decoded as one, or a Lua table with keys 1..n only (an empty
--- Lua table is both an array and an object).
-local function is_array(v)
-  if type(v) ~= "table" then return false end
-  if getmetatable(v) == array_mt then return true end
-  local n = 0
-  for _ in pairs(v) do n = n + 1 end
-  return n == #v
-end
-
-local function is_object(v)
-  if type(v) ~= "table" or getmetatable(v) == array_mt then return false end
-  if next(v) == nil then return true end
-  for k in pairs(v) do if type(k) ~= "string" then return false end end
-  return true
-end
+-- Arrays and objects as every module reads them (zis.util); a manifest
+-- written in Lua may also give an empty {} where a list is expected.
+local function is_array(v) return util.is_array(v) or util.is_empty(v) end
+local is_object = util.is_object
 
 local sorted_keys = require("zis.util").sorted_keys
 

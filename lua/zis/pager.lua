@@ -8,26 +8,20 @@
 -- repeated cursor) raises too.  Its fourth value is a to-be-closed object,
 -- so a break releases the page at once.
 
-local core = require "zis.core"
 local errors = require "zis.errors"
 local request = require "zis.request"
 
 local build = request.build
-local error, getmetatable, ipairs, next, pairs, pcall, select, setmetatable, tostring, type =
-      error, getmetatable, ipairs, next, pairs, pcall, select, setmetatable, tostring, type
+local error, ipairs, pairs, pcall, select, setmetatable, tostring, type =
+      error, ipairs, pairs, pcall, select, setmetatable, tostring, type
 local math_type = math.type
 
 local M = {}
 
 -- A JSON array as the decoder gives one (an empty one too), or an empty
 -- table a caller's fake built: an object with keys is not one.
-local array_mt = core.array_metatable
-local function is_array(v)
-  if type(v) ~= "table" then return false end
-  local mt = getmetatable(v)
-  if mt == array_mt then return true end
-  return mt == nil and next(v) == nil
-end
+local util = require "zis.util"
+local function is_array(v) return util.is_array(v) or util.is_empty(v) end
 
 -- pager(row, list) -> the iterator method; `list` is the row's method.
 function M.pager(row, list)

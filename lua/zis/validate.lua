@@ -43,10 +43,10 @@
 
 local zis_core = require "zis.core"
 
-local error, getmetatable, ipairs, next, pairs, setmetatable, tostring, type =
-      error, getmetatable, ipairs, next, pairs, setmetatable, tostring, type
+local error, ipairs, next, pairs, setmetatable, tostring, type =
+      error, ipairs, next, pairs, setmetatable, tostring, type
 local concat, sort, format, mtype = table.concat, table.sort, string.format, math.type
-local encode_json, null = zis_core.encode_json, zis_core.null
+local null = zis_core.null
 
 local TEMPLATE_VERSION = "2019-10-14"
 -- ZIS::Config is accepted without checks: the lead's brief names it, but
@@ -96,23 +96,13 @@ local OPTIONS = { integration = "string" }
 local sorted_keys = require("zis.util").sorted_keys
 
 -- One step of a JSON path: .key, or ["key"] when the key has other characters.
-local function seg(key)
-  key = tostring(key)
-  if key:match("^[%w_%-]+$") then return "." .. key end
-  -- a key that is not UTF-8 cannot be JSON text: quote it as Lua would
-  local ok, quoted = pcall(encode_json, key)
-  return "[" .. (ok and quoted or string.format("%q", key)) .. "]"
-end
+local seg = require("zis.util").path_step
 
-local function is_object(v)
-  return type(v) == "table" and getmetatable(v) ~= zis_core.array_metatable
-end
-
-local function is_array(v)
-  if type(v) ~= "table" then return false end
-  if getmetatable(v) == zis_core.array_metatable then return true end
-  return next(v) == nil or v[1] ~= nil
-end
+-- Arrays and objects as every module reads them (zis.util); a bundle
+-- written as Lua may give an empty {} where a list is expected.
+local util = require "zis.util"
+local is_object = util.is_object
+local function is_array(v) return util.is_array(v) or util.is_empty(v) end
 
 local function nonempty_string(v)
   return type(v) == "string" and v ~= ""

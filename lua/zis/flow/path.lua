@@ -38,19 +38,9 @@ end
 
 function M.is_flow_error(e) return getmetatable(e) == FlowError end
 
-local function is_array(v)
-  if type(v) ~= "table" then return false end
-  local mt = getmetatable(v)
-  if mt == ARRAY_MT then return true end
-  if mt == OBJECT_MT then return false end
-  return v[1] ~= nil   -- a plain empty table is an object
-end
-M.is_array = is_array
-
-local function is_object(v)
-  return type(v) == "table" and not is_array(v)
-end
-M.is_object = is_object
+-- Arrays and objects as every module reads them (zis.util).
+local is_array, is_object = require("zis.util").is_array, require("zis.util").is_object
+M.is_array, M.is_object = is_array, is_object
 
 --- The JSON type name of a value, for messages ("object", "array",
 -- "string", "number", "boolean", "null", or "missing").

@@ -49,7 +49,7 @@ function S.install(Registry, h)
     if type(t) ~= "table" or getmetatable(t) == h.array_mt then return nil end
     return t
   end
-  local function is_object(v) return type(v) == "table" and getmetatable(v) ~= h.array_mt end
+  local is_object = require("zis.util").is_object
 
   -- "*" matches any run of characters; everything else literally.
   local function wildcard(pattern)
