@@ -1,9 +1,10 @@
-# lua-zis: make | make test | make test-timing | make demo
+# lua-zis: make | make test | make test-timing | make mutate | make demo
 #          make memcheck | make asan | make lint
 #          make install [PREFIX= DESTDIR= LUA_LIBDIR= LUA_DIR=] | make uninstall
 #
 # make test: the specs in parallel, under 20 s on two cores; make
-# test-timing: the specs tagged #timing (they measure time), alone.
+# test-timing: the specs tagged #timing (they measure time), alone; make
+# mutate: the mutants of tools/mutants.lua, each of which a spec must kill.
 #
 # `make test` and `make demo` install the Debian packages they need when
 # they are missing (as root, or through sudo).
@@ -46,7 +47,7 @@ DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config openssl graphviz lua-argparse \
                   lua-cqueues lua-luv
 
-.PHONY: all deps test test-timing demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
+.PHONY: all deps test test-timing mutate demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images check-floats FORCE
 
 all: build/zis/core.so
@@ -83,12 +84,26 @@ deps:
 # spec/timeout.lua).
 SPEC_JOBS ?=
 test: deps
-	@$(MAKE) -s --no-print-directory all build/embed build/poll_host
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
 	@./tools/run-specs $(if $(SPEC_JOBS),-j $(SPEC_JOBS)) --exclude-tags=timing spec
 
 test-timing: deps
 	@$(MAKE) -s --no-print-directory all build/embed build/poll_host
 	@./tools/run-specs -j 1 -v --tags=timing spec
+
+# An LD_PRELOAD'ed free() that reports credentials freed without being
+# overwritten first (spec/safety_spec.lua).
+build/freecheck.so: tools/freecheck.c
+	@mkdir -p build
+	$(CC) -std=c99 $(OPT) $(WARN) -fPIC $(LIBFLAG) -o $@ $< -ldl
+
+# Mutation testing, never part of make test or CI (minutes): each mutant
+# of tools/mutants.lua applied alone to a copy of the tree, the specs it
+# names run against it; every mutant must be killed.  MUTANTS="name ...":
+# only those.
+mutate: deps
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
+	@$(LUA) tools/mutate.lua $(MUTANTS)
 
 demo: deps
 	@$(MAKE) -s --no-print-directory all
@@ -101,7 +116,7 @@ SLOW_SPEC_TIMEOUT ?= 600
 # leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
 memcheck: deps
 	@./tools/ensure-deps valgrind
-	@$(MAKE) -s --no-print-directory all build/embed
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
 	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) ./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
@@ -131,7 +146,7 @@ ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-f
 ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
-	@$(MAKE) -s --no-print-directory all build/embed build/asan/zis/core.so
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so build/asan/zis/core.so
 	@rm -f $(ASAN_LOG).*
 	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) LD_PRELOAD="$(ASAN_RUNTIME)" \
 	  ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOG):detect_stack_use_after_return=1 \
@@ -164,7 +179,8 @@ tsan: deps
 lint: deps
 	@./tools/ensure-deps lua-check
 	luacheck lua spec examples bench bin/zis-mock bin/zis tools/check-mermaid.lua \
-	  tools/run-specs tools/spec-watchdog.lua
+	  tools/run-specs tools/spec-watchdog.lua tools/mutate.lua tools/mutants.lua
+	$(CC) -std=c99 $(WARN) -Werror -fsyntax-only tools/freecheck.c
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC)
 
 # The README's picture of the example bundle (spec/graph_spec.lua checks
