@@ -36,7 +36,7 @@ describe("a test that hangs", function()
 
   it("fails within seconds, named, in Lua or in the engine's wait; the next tests run", function()
     local both = start(dir, "hangs", [[
-require "spec.helper"  -- the deadlines (spec/timeout.lua)
+local H = require "spec.helper"
 describe("throwaway", function()
   it("loops in Lua forever", function() while true do end end)
   it("waits in the engine for an answer that never comes", function()
@@ -77,7 +77,7 @@ end)
 
   it("can be given more time by the test itself (H.extend_timeout)", function()
     local wait = start(dir, "slow", [[
-require "spec.helper"  -- the deadlines (spec/timeout.lua)
+local H = require "spec.helper"
 describe("throwaway", function()
   it("takes 1.5 s, and says so", function()
     H.extend_timeout(10)
