@@ -10,13 +10,13 @@ local function write(path, text)
   f:close()
 end
 
--- Starts busted on `text` (a spec file) with a 1 s deadline and 1 s of
--- grace; returns a function that waits for it: output, seconds.
+-- Starts busted on `text` (a spec file) with a 0.5 s deadline and 0.5 s
+-- of grace; returns a function that waits for it: output, seconds.
 local function start(dir, name, text)
   local file = dir .. "/" .. name .. "_spec.lua"
   write(file, text)
   local t0 = socket.gettime()
-  local p = assert(io.popen("ZIS_SPEC_TIMEOUT=1 ZIS_SPEC_TIMEOUT_GRACE=1 tools/with-mock " ..
+  local p = assert(io.popen("ZIS_SPEC_TIMEOUT=0.5 ZIS_SPEC_TIMEOUT_GRACE=0.5 tools/with-mock " ..
                             "busted --lua=lua5.4 " .. file .. " 2>&1"))
   return function()
     local out = p:read("a")
@@ -25,17 +25,7 @@ local function start(dir, name, text)
   end
 end
 
-describe("a test that hangs", function()
-  local dir
-  before_each(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
-
-  it("fails within seconds, named, in Lua or in the engine's wait; the next tests run", function()
-    local both = start(dir, "hangs", [[
+local HANGS = [[
 local H = require "spec.helper"
 describe("throwaway", function()
   it("loops in Lua forever", function() while true do end end)
@@ -46,8 +36,9 @@ describe("throwaway", function()
   end)
   it("passes afterwards", function() assert.is_true(true) end)
 end)
-]])
-    local blocked = start(dir, "blocks", [[
+]]
+
+local BLOCKS = [[
 describe("throwaway", function()
   it("blocks in C, never back in Lua", function()
     local s = assert(require("socket").bind("127.0.0.1", 0))
@@ -56,36 +47,58 @@ describe("throwaway", function()
   end)
   it("never runs", function() end)
 end)
-]])
-    local out, secs = both()
+]]
+
+local SLOW = [[
+local H = require "spec.helper"
+describe("throwaway", function()
+  it("takes 1 s, and says so", function()
+    H.extend_timeout(10)
+    require("socket").sleep(1)
+  end)
+end)
+]]
+
+describe("a test that hangs", function()
+  -- the three throwaway runs start together, with the first test
+  local dir, runs
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+  local function result(name)
+    if not runs then
+      runs = { hangs = start(dir, "hangs", HANGS), blocks = start(dir, "blocks", BLOCKS),
+               slow = start(dir, "slow", SLOW) }
+    end
+    return runs[name]()
+  end
+
+  it("fails within seconds, named, in Lua or in the engine's wait; the next tests run", function()
+    local out, secs = result("hangs")
     assert.matches("1 success / 0 failures / 2 errors", out, 1, true)
     -- the Lua loop: the deadline's own error, with the test's name
     assert.matches("spec timeout: [^\n]*hangs_spec%.lua:3: throwaway loops in Lua forever: " ..
-                   "still running after 1 s", out)
+                   "still running after 0.5 s", out)
     -- the engine's wait: interrupted, the test named by the watchdog
     assert.matches("spec timeout: [^\n]*hangs_spec%.lua:4: throwaway waits in the engine for an " ..
-                   "answer that never comes: still running after 1 s, interrupted", out)
+                   "answer that never comes: still running after 0.5 s, interrupted", out)
     assert.matches("interrupted!", out, 1, true)
     assert.is_true(secs < 15, secs .. " s")
+  end)
 
-    out, secs = blocked()
+  it("blocked in C past the grace period, ends its busted process, named", function()
+    local out, secs = result("blocks")
     assert.matches("spec timeout: [^\n]*blocks_spec%.lua:2: throwaway blocks in C, never back in " ..
-                   "Lua: did not stop 1 s after the interrupt; ending the spec process", out)
-    assert.is_nil(out:find("successes /", 1, true), out)
+                   "Lua: did not stop 0.5 s after the interrupt; ending the spec process", out)
+    assert.is_nil(out:find("success", 1, true), out)
     assert.is_true(secs < 15, secs .. " s")
   end)
 
   it("can be given more time by the test itself (H.extend_timeout)", function()
-    local wait = start(dir, "slow", [[
-local H = require "spec.helper"
-describe("throwaway", function()
-  it("takes 1.5 s, and says so", function()
-    H.extend_timeout(10)
-    require("socket").sleep(1.5)
-  end)
-end)
-]])
-    local out = wait()
+    local out = result("slow")
     assert.matches("1 success / 0 failures / 0 errors", out, 1, true)
     assert.is_nil(out:find("spec timeout", 1, true), out)
   end)
