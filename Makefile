@@ -1,5 +1,10 @@
-# lua-zis: make | make test | make demo | make memcheck | make asan | make lint
+# lua-zis: make | make test | make test-timing | make mutate | make demo
+#          make memcheck | make asan | make lint
 #          make install [PREFIX= DESTDIR= LUA_LIBDIR= LUA_DIR=] | make uninstall
+#
+# make test: the specs in parallel, under 20 s on two cores; make
+# test-timing: the specs tagged #timing (they measure time), alone; make
+# mutate: the mutants of tools/mutants.lua, each of which a spec must kill.
 #
 # `make test` and `make demo` install the Debian packages they need when
 # they are missing (as root, or through sudo).
@@ -50,7 +55,7 @@ DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                   lua-socket lua-busted pkg-config openssl graphviz lua-argparse \
                   lua-cqueues lua-luv libjq-dev jq
 
-.PHONY: all deps test demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
+.PHONY: all deps test test-timing mutate demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images check-floats FORCE
 
 all: build/zis/core.so build/zis/jq.so
@@ -85,20 +90,48 @@ build/poll_host: examples/embed/poll_host.c
 deps:
 	@./tools/ensure-deps $(DEBIAN_PACKAGES)
 
+# The spec files in SPEC_JOBS busted processes at once (default: one per
+# CPU, plus one), each with its own local registry (tools/run-specs), without
+# the specs tagged #timing: those measure time, which a loaded machine
+# does not keep; make test-timing runs them alone, one file at a time.
+# Every test has a deadline: ZIS_SPEC_TIMEOUT seconds (default 30; see
+# spec/timeout.lua).
+SPEC_JOBS ?=
 test: deps
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
+	@./tools/run-specs $(if $(SPEC_JOBS),-j $(SPEC_JOBS)) --exclude-tags=timing spec
+
+test-timing: deps
 	@$(MAKE) -s --no-print-directory all build/embed build/poll_host
-	@./tools/with-mock busted --lua=$(LUA) spec
+	@./tools/run-specs -j 1 -v --tags=timing spec
+
+# An LD_PRELOAD'ed free() that reports credentials freed without being
+# overwritten first (spec/safety_spec.lua).
+build/freecheck.so: tools/freecheck.c
+	@mkdir -p build
+	$(CC) -std=c99 $(OPT) $(WARN) -fPIC $(LIBFLAG) -o $@ $< -ldl
+
+# Mutation testing, never part of make test or CI (minutes): each mutant
+# of tools/mutants.lua applied alone to a copy of the tree, the specs it
+# names run against it; every mutant must be killed.  MUTANTS="name ...":
+# only those.
+mutate: deps
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
+	@$(LUA) tools/mutate.lua $(MUTANTS)
 
 demo: deps
 	@$(MAKE) -s --no-print-directory all
 	@./tools/with-mock $(LUA) examples/quickstart.lua
 
+# Under valgrind and the sanitizers a test may take far longer.
+SLOW_SPEC_TIMEOUT ?= 600
+
 # The spec suite's Lua process under valgrind: zero errors, no definite
 # leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
 memcheck: deps
 	@./tools/ensure-deps valgrind
-	@$(MAKE) -s --no-print-directory all build/embed
-	@./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
+	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) ./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
 	  $(LUA) /usr/bin/busted spec
@@ -130,9 +163,9 @@ ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-f
 ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
-	@$(MAKE) -s --no-print-directory all build/embed build/asan/zis/core.so
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so build/asan/zis/core.so
 	@rm -f $(ASAN_LOG).*
-	@LD_PRELOAD="$(ASAN_RUNTIME)" \
+	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) LD_PRELOAD="$(ASAN_RUNTIME)" \
 	  ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOG):detect_stack_use_after_return=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG) \
@@ -162,7 +195,9 @@ tsan: deps
 
 lint: deps
 	@./tools/ensure-deps lua-check
-	luacheck lua spec examples bench bin/zis tools/check-mermaid.lua
+	luacheck lua spec examples bench bin/zis tools/check-mermaid.lua \
+	  tools/run-specs tools/spec-watchdog.lua tools/mutate.lua tools/mutants.lua
+	$(CC) -std=c99 $(WARN) -Werror -fsyntax-only tools/freecheck.c
 	$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $(SRC) src/zis_jq.c
 
 # The README's picture of the example bundle (spec/graph_spec.lua checks

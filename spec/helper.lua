@@ -7,6 +7,11 @@ local core = require "zis.core"
 
 local H = {}
 
+-- Every test gets a deadline (ZIS_SPEC_TIMEOUT, default 30 s): see
+-- spec/timeout.lua.  H.extend_timeout(seconds) gives the running test more.
+H.extend_timeout = require("spec.timeout").extend or function() end
+require "spec.shard"  -- ZIS_SPEC_SHARD: part of a file's tests (tools/run-specs)
+
 -- Without ZIS_MOCK_URL (plain `busted` from the root), start a local
 -- registry on a free port; a watcher stops it when this process ends.
 local function start_registry()
