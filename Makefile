@@ -126,15 +126,22 @@ demo: deps
 # Under valgrind and the sanitizers a test may take far longer.
 SLOW_SPEC_TIMEOUT ?= 600
 
-# The spec suite's Lua process under valgrind: zero errors, no definite
-# leaks.  The suppressions cover libcurl/OpenSSL one-time globals only.
+# The specs that drive the C core (the engine, the codec, many calls on
+# one client, the services, iterators, the fuzzed boundaries, jq) with
+# their Lua process under valgrind: zero errors, no definite leaks.
+# --ignore-lua keeps busted in this process (.busted would start another,
+# outside valgrind).  The suppressions cover libcurl/OpenSSL one-time
+# globals only.
+MEMCHECK_SPECS ?= spec/engine_spec.lua spec/json_codec_spec.lua spec/json_spec.lua spec/many_calls_spec.lua \
+                  spec/safety_spec.lua spec/services_spec.lua spec/iterators_spec.lua spec/jq_spec.lua \
+                  spec/client_spec.lua spec/auth_matrix_spec.lua spec/secrets_spec.lua
 memcheck: deps
 	@./tools/ensure-deps valgrind
 	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
 	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) ./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
-	  $(LUA) /usr/bin/busted spec
+	  $(LUA) /usr/bin/busted --ignore-lua --exclude-tags=timing $(MEMCHECK_SPECS)
 	@ZIS_LUA_DIR=$(CURDIR)/lua ZIS_LIB_DIR=$(CURDIR)/build ./tools/with-mock valgrind --quiet \
 	  --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp build/embed -t 4 examples/embed/script.lua >/dev/null

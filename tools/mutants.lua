@@ -7,7 +7,7 @@
 return {
   {
     name = "redirect-any-origin",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/run.lua",
     from = "  if loc:sub(1, #base) ~= base then return nil end\n",
     to = "",
     why = "a redirect to another origin is followed, so the credential goes with it",
@@ -15,7 +15,7 @@ return {
   },
   {
     name = "redirect-post-302",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/run.lua",
     from = '  if m ~= "GET" and m ~= "DELETE" and r.status ~= 307 and r.status ~= 308 then return nil end\n',
     to = "",
     why = "a POST is replayed on a 301/302/303 redirect",
@@ -39,15 +39,15 @@ return {
   },
   {
     name = "plan-config-always-same",
-    file = "lua/zis/plan.lua",
-    from = 'diff(l, c, "config", paths)',
-    to = 'diff(l, l, "config", paths)',
+    file = "lua/zis/plan/diff.lua",
+    from = 'diff(live, declared, "config", out)',
+    to = 'diff(live, live, "config", out)',
     why = "plan calls a changed config unchanged, and apply never sends it",
     specs = { "spec/safety_spec.lua", "spec/plan_spec.lua" },
   },
   {
     name = "plan-same-int-float",
-    file = "lua/zis/plan.lua",
+    file = "lua/zis/plan/diff.lua",
     from = 'if ta == "number" then return math.type(a) == math.type(b) and a == b end',
     to = 'if ta == "number" then return a == b end',
     why = "plan calls 1 and 1.0 the same value, though the API keeps them apart",
@@ -80,7 +80,7 @@ return {
   },
   {
     name = "path-not-percent-encoded",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/request.lua",
     from = 'e = find(s, "[^%w%-_~]") and (s:gsub("[^%w%-_~]", PCT)) or s',
     to = "e = s",
     why = "a path segment with / ? # or .. reaches another endpoint",
@@ -88,7 +88,7 @@ return {
   },
   {
     name = "integration-name-unchecked",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/request.lua",
     from = 'if type(s) == "string" and #s >= 1 and #s <= 64 and not find(s, "[^a-z0-9_-]") then',
     to = 'if type(s) == "string" and #s >= 1 and #s <= 64 then',
     why = "an integration name outside [a-z0-9_-] is sent instead of refused",
@@ -104,7 +104,7 @@ return {
   },
   {
     name = "retry-non-idempotent",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/run.lua",
     from = 'or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then',
     to = 'or (true and (kind == "network" or status == 502 or status == 504))) then',
     why = "a POST whose answer was lost is sent again (a duplicate upload or integration)",
@@ -112,7 +112,7 @@ return {
   },
   {
     name = "pager-repeated-cursor",
-    file = "lua/zis/client.lua",
+    file = "lua/zis/pager.lua",
     from = "elseif seen[cursor] then",
     to = "elseif false then",
     why = "a server repeating a cursor makes an iterator loop forever",
