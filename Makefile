@@ -138,7 +138,8 @@ MEMCHECK_SPECS ?= spec/engine_spec.lua spec/json_codec_spec.lua spec/json_spec.l
 memcheck: deps
 	@./tools/ensure-deps valgrind
 	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so
-	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) ./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
+	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) LD_PRELOAD=$$($(CC) -print-file-name=libjq.so.1) \
+	  ./tools/with-mock valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=tools/valgrind.supp \
 	  $(LUA) /usr/bin/busted --ignore-lua --exclude-tags=timing $(MEMCHECK_SPECS)
