@@ -252,6 +252,7 @@ bench: deps build/bench/responder build/bench/floor
 	@$(MAKE) -s --no-print-directory all
 	@$(LUA) bench/json.lua
 	@$(LUA) bench/bulk.lua
+	@$(LUA) bench/pace.lua
 	@$(LUA) bench/compare.lua
 	@$(LUA) bench/callgrind.lua
 
