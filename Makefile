@@ -253,6 +253,7 @@ bench: deps build/bench/responder build/bench/floor
 	@$(LUA) bench/json.lua
 	@$(LUA) bench/bulk.lua
 	@$(LUA) bench/pace.lua
+	@$(LUA) bench/startup.lua
 	@$(LUA) bench/compare.lua
 	@$(LUA) bench/callgrind.lua
 

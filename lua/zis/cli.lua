@@ -11,13 +11,31 @@
 -- traceback and no internal file:line.  A write to stdout or stderr that
 -- fails (a full disk, a closed pipe) is a failure too.
 
-local argparse = require "argparse"
-local zis = require "zis"
-
 local error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
       string, table, tonumber, tostring, type, utf8, xpcall =
       error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
       string, table, tonumber, tostring, type, utf8, xpcall
+
+local argparse = require "argparse"
+local core = require "zis.core"
+
+-- `zis`, loaded when a command first needs more than the core: `zis
+-- --version` and `zis validate` start without the client, the planner or
+-- the flow simulator (the whole library costs about as much again as
+-- libcurl's loading).  The functions the core itself provides come from
+-- it, the validator from its own module.
+local LIGHT = {
+  array = core.array, array_metatable = core.array_metatable, null = core.null,
+  decode_json = core.decode_json, pretty_json = core.pretty_json, user_agent = core.user_agent,
+  encode_json = function(v) return core.encode_json(v) end,
+}
+local zis = setmetatable({}, { __index = function(_, k)
+  local v = LIGHT[k]
+  if v ~= nil then return v end
+  if k == "validate" then return require "zis.validate" end
+  if k == "is_error" then return require("zis.errors").is_error end
+  return require("zis")[k]
+end })
 
 local M = {}
 
@@ -182,7 +200,7 @@ end
 -- value is a usage error before any request.
 ---------------------------------------------------------------------------
 
-local valid_name = require("zis.request").valid_name
+local function valid_name(s) return require("zis.request").valid_name(s) end
 
 local TYPES = {}
 
@@ -275,7 +293,7 @@ end
 
 -- The integration a bundle's references name (zis:{integration}:...):
 -- the same function validate and deploy use, so the three agree.
-local integration_of = require("zis.deploy").integration_of
+local function integration_of(bundle) return require("zis.deploy").integration_of(bundle) end
 
 local function collect(ctx, iterator_name, integration)
   local c, list = ctx:client(), {}
@@ -435,8 +453,10 @@ local function open_private(path)
 end
 
 -- type -> the field that holds its secret (zis.endpoints has the types)
-local CONNECTION_SECRET = {}
-for ctype, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do CONNECTION_SECRET[ctype] = f.secret end
+local CONNECTION_SECRET = setmetatable({}, { __index = function(t, ctype)
+  for ty, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do t[ty] = f.secret end
+  return rawget(t, ctype)
+end })
 
 -- The live secrets a connection read can carry: Zendesk's listing shows an
 -- OAuth connection's tokens (docs/zendesk-api.md), the legacy read too.
@@ -1217,8 +1237,11 @@ end
 
 -- Builds the parser: `zis` with every command, or, with `only`, that one
 -- command as a program of its own (zis-mock); `state.help` is set when
--- -h/--help is given.
-function M.parser(state, only, program)
+-- -h/--help is given.  `just` (a command's name): only that command
+-- under the global options, for a command line that names it first
+-- (argparse then parses as the whole parser would, and start-up is
+-- quicker); --help of the root and anything else get the whole parser.
+function M.parser(state, only, program, just)
   if only then
     local spec = assert(M.command(only), "no command " .. tostring(only))
     local p = argparse(program, spec.description or spec.summary)
@@ -1240,7 +1263,9 @@ function M.parser(state, only, program)
     error("help", 0)   -- stops the parse, as --help does
   end)
   p:command_target("_command_1")
-  for _, spec in ipairs(M.commands) do add_entry(p, spec, state, 1) end
+  for _, spec in ipairs(M.commands) do
+    if not just or spec.name == just then add_entry(p, spec, state, 1) end
+  end
   return p
 end
 
@@ -1347,7 +1372,11 @@ function M.main(argv, opts)
   local state = {}
   local status
   local ok, e = xpcall(function()
-    local parser = M.parser(state, opts.only, program)
+    -- the command named first, when it is one: its parser alone
+    local first = args[1]
+    -- (completion prints the whole parser's script: it needs them all)
+    local just = not opts.only and first and first ~= "completion" and M.command(first) and first or nil
+    local parser = M.parser(state, opts.only, program, just)
     local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args))
     if state.help or state.version then
       out(state.version and zis.user_agent or state.help:get_help(), "\n")
