@@ -261,7 +261,38 @@ function Context:client()
   local ok, c = pcall(zis.from_env, { debug = self.debug or nil, timeout = self.timeout })
   if not ok then usage_error("bad Zendesk settings in the environment: " .. cli_words((classify(c)))) end
   self._client = c
+  -- a wait of the rate limit longer than a second says so, on a terminal
+  -- (for every client sharing this one's budget: for_integration's too)
+  if self:on_terminal() then
+    require("zis.pace").watch(c, function(seconds, reason)
+      self:progress_done()
+      err_out(string.format("zis: %s: resuming in %.0f s (at %s)\n", reason, seconds,
+                            os.date("%H:%M:%S", os.time() + math.ceil(seconds))))
+      if self._line then self:progress(self._line) end
+    end)
+  end
   return c
+end
+
+-- Progress and waits go to stderr only when both stdout and stderr are
+-- terminals, and not with --quiet: nothing of them in a pipe or a file.
+function Context:on_terminal()
+  if self._tty == nil then
+    self._tty = not self.quiet and os.execute("test -t 1 && test -t 2") == true
+  end
+  return self._tty
+end
+
+-- A progress line from the figures (zis.pace.progress): done/total, the
+-- rate, the time left, a wait.
+function Context:progress_figures(what, unit, p)
+  local parts = { string.format("%s: %d/%d %s", what, p.done, p.total, unit) }
+  if p.rate then parts[#parts + 1] = string.format("%.1f/s", p.rate) end
+  if p.eta and p.done < p.total then parts[#parts + 1] = string.format("%d s left", math.ceil(p.eta)) end
+  if p.waiting and p.waiting > 0 then
+    parts[#parts + 1] = string.format("waiting %.0f s: %s", math.ceil(p.waiting), p.wait_reason or "rate limit")
+  end
+  self:progress(table.concat(parts, ", "))
 end
 
 -- `res` or a failure with `err`'s one line.
@@ -275,16 +306,16 @@ end
 
 function Context.json_out(_, v) out(zis.pretty_json(v)) end
 
--- A progress line on stderr: rewritten in place on a terminal.
+-- A progress line on stderr, rewritten in place; only on a terminal.
 function Context:progress(text)
-  if self._tty == nil then self._tty = os.execute("test -t 2") == true end
-  if self._tty then err_out("\r\27[K", text) else err_out(text, "\n") end
-  self._progress = true
+  if not self:on_terminal() then return end
+  err_out("\r\27[K", text)
+  self._progress, self._line = true, text
 end
 
 function Context:progress_done()
-  if self._progress and self._tty then err_out("\r\27[K") end
-  self._progress = nil
+  if self._progress then err_out("\r\27[K") end
+  self._progress, self._line = nil, nil
 end
 
 ---------------------------------------------------------------------------
@@ -656,9 +687,9 @@ M.commands = {
     run = function(ctx, a)
       local c = ctx:client()
       local report = c:export(a.integration, a.dir, { concurrency = a.concurrency,
-        progress = function(done, total)
-          ctx:progress(string.format("exporting %s: %d/%d bundles", a.integration, done, total))
-        end })
+        on_progress = ctx:on_terminal() and function(p)
+          ctx:progress_figures("exporting " .. a.integration, "bundles", p)
+        end or nil })
       ctx:progress_done()
       if report.error then fail(report.error) end
       if ctx.json then
@@ -1101,14 +1132,30 @@ M.commands = {
           tostring(c.password), "\n    (shown only once: keep them now; credentials_file in the manifest " ..
           "writes them to a file)\n")
       end
-      local report = ctx:check(zis.apply(ctx:client(), m, plan_opts(a, { on_credentials = show })))
+      -- each step printed as it is done (not with --json, whose document
+      -- says them); a progress line under it on a terminal
+      local printed = 0
+      local extra = { on_credentials = show }
+      if not ctx.json then
+        extra.on_step = function(name)
+          ctx:progress_done()
+          out("  done: ", name, "\n")
+          io.stdout:flush()
+          printed = printed + 1
+        end
+      end
+      if ctx:on_terminal() then
+        extra.on_progress = function(p) ctx:progress_figures("applying " .. a.manifest, "steps", p) end
+      end
+      local report = ctx:check(zis.apply(ctx:client(), m, plan_opts(a, extra)))
+      ctx:progress_done()
       if ctx.json then
         local o = {}
         for k, v in pairs(report) do o[k] = v end
         if report.failed then o.failed = { step = report.failed.step, error = tostring(report.failed.error) } end
         ctx:json_out(o)
       else
-        for _, s in ipairs(report.done) do out("  done: ", s, "\n") end
+        for i = printed + 1, #report.done do out("  done: ", report.done[i], "\n") end
         if report.failed then
           out("  FAILED: ", report.failed.step, ": ", tostring(report.failed.error), "\n")
           for _, s in ipairs(report.not_done) do out("  not done: ", s, "\n") end
@@ -1133,7 +1180,10 @@ M.commands = {
     args = { INTEGRATION, { "dir", "the folder (created when missing)", type = "nonempty" } },
     options = { { "--force", "replace the manifest and bundle files already in DIR", flag = true } },
     run = function(ctx, a)
-      local report = ctx:check(zis.import(ctx:client(), a.integration, a.dir, { force = a.force }))
+      local c = ctx:client()
+      ctx:progress("importing " .. a.integration .. " to " .. a.dir .. " ...")
+      local report = ctx:check(zis.import(c, a.integration, a.dir, { force = a.force }))
+      ctx:progress_done()
       if ctx.json then return ctx:json_out(report) end
       for _, f in ipairs(report.written) do out("wrote ", f, "\n") end
       if #report.replaced > 0 then out("(replaced: ", table.concat(report.replaced, ", "), ")\n") end
@@ -1256,6 +1306,7 @@ function M.parser(state, only, program, just)
   add_help(p, state)
   p:flag("--json", "Print JSON (for scripts) instead of tables.")
   p:flag("--debug", "Print each HTTP attempt to stderr (never a credential).")
+  p:flag("--quiet", "Print no progress and no waits on stderr (they are shown only on a terminal).")
   p:option("--timeout", "Give up on a request after SECONDS (default 60).")
     :argname("SECONDS"):convert(converter({ type = "timeout" }, "--timeout"))
   p:flag("--version", "Print the versions of lua-zis, libcurl and Lua, and exit."):action(function()
@@ -1391,6 +1442,7 @@ function M.main(argv, opts)
     end
     local spec = chosen(result, state)
     local ctx = setmetatable({ json = result.json, debug = result.debug, timeout = result.timeout,
+                               quiet = result.quiet,
                                parser = parser, program = program }, Context)
     local code = spec.run(ctx, result)
     if ctx._client then ctx._client:close() end

@@ -486,7 +486,7 @@ local function run(client, st, rec, jobs, concurrency, done, first, progress)
       if status == 429 and retry_in and pace then
         -- the whole client waits: every call, every job, not only this one
         local t = now()
-        local reason = format("rate limited by the server: resuming in %.0f s", retry_in)
+        local reason = "rate limited by the server"
         pace:pause_until(t + retry_in, reason)
         if retry_in > 1 then
           pace:notify(retry_in, reason, t)
