@@ -215,7 +215,9 @@ function Progress:step(n, now)
 end
 
 function Progress:wait(seconds, reason, now)
-  self.wait_until, self.reason = now + seconds, reason
+  local until_t = now + seconds
+  if until_t <= self.wait_until + 0.05 then return end   -- a wait already told
+  self.wait_until, self.reason = until_t, reason
   report(self, now)
 end
 
