@@ -32,7 +32,7 @@ SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_js
 HDR = src/zis.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/request.lua lua/zis/run.lua \
-              lua/zis/pager.lua lua/zis/errors.lua \
+              lua/zis/pager.lua lua/zis/errors.lua lua/zis/pace.lua \
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
 # zis.mock.*: installed under zis/mock/
@@ -295,6 +295,8 @@ bench: deps build/bench/responder build/bench/floor
 	@$(MAKE) -s --no-print-directory all
 	@$(LUA) bench/json.lua
 	@$(LUA) bench/bulk.lua
+	@$(LUA) bench/pace.lua
+	@$(LUA) bench/startup.lua
 	@$(LUA) bench/compare.lua
 	@$(LUA) bench/callgrind.lua
 

@@ -52,6 +52,7 @@ build = {
     ["zis.request"] = "lua/zis/request.lua",
     ["zis.run"] = "lua/zis/run.lua",
     ["zis.pager"] = "lua/zis/pager.lua",
+    ["zis.pace"] = "lua/zis/pace.lua",
     ["zis.errors"] = "lua/zis/errors.lua",
     ["zis.token"] = "lua/zis/token.lua",
     ["zis.util"] = "lua/zis/util.lua",

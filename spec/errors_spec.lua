@@ -124,12 +124,17 @@ describe("retries", function()
     H.control("POST", "reset")
   end)
 
-  it("caps a long Retry-After at max_retry_wait", function()
+  it("a Retry-After longer than max_retry_wait fails at once, saying what the server asked", function()
     H.faults{ { path = REG .. "/demo/bundles", status = 503, body = "", headers = { ["Retry-After"] = "3600" } } }
     local t0 = socket.gettime()
     local c = H.client{ retries = 1, max_retry_wait = 0.05 }
-    assert.truthy(c:list_bundles("demo"))
+    local res, err = c:list_bundles("demo")
+    assert.is_nil(res)
+    assert.equal(503, err.status)
+    assert.equal(1, err.attempts)
+    assert.matches("asked to wait 3600 s %(Retry%-After%), more than max_retry_wait %(0.05 s%)", tostring(err))
     assert.is_true(socket.gettime() - t0 < 2)
+    H.control("POST", "reset")
   end)
 
   it("502/504 are retried for GET, DELETE and uploads, not for a create", function()

@@ -55,6 +55,8 @@ typedef struct Slot {
   Buf body;
   int too_large, over_budget;  /* why on_body stopped the transfer */
   double started, retry_after; /* retry_after: seconds, or -1 when not sent */
+  double rate_limit, rate_remaining, rate_reset;  /* the rate-limit headers
+                                  (X-Rate-Limit*, ratelimit-*), -1 when not sent */
   char reason[64], content_type[96], request_id[96];
   char errbuf[CURL_ERROR_SIZE];
 } Slot;

@@ -203,6 +203,7 @@ static size_t on_header (char *line, size_t size, size_t n, void *ud) {
     const char *sp = memchr(line, ' ', len);
     s->reason[0] = s->content_type[0] = s->request_id[0] = '\0';
     s->retry_after = -1;
+    s->rate_limit = s->rate_remaining = s->rate_reset = -1;
     if (sp != NULL) {
       const char *r = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line));
       if (r != NULL) copy_value(s->reason, sizeof s->reason, r + 1,
@@ -228,6 +229,27 @@ static size_t on_header (char *line, size_t size, size_t n, void *ud) {
         double d = difftime(t, time(NULL));
         s->retry_after = d > 0 ? d : 0;
       }
+    }
+  }
+  else if ((line[0] | 0x20) == 'x' || (line[0] | 0x20) == 'r') {
+    /* the rate-limit headers (zis.pace reads them): X-Rate-Limit and
+    ** X-Rate-Limit-Remaining (account-wide), ratelimit-limit, -remaining,
+    ** -reset (seconds); where a response has both kinds, the smaller
+    ** figure is kept (the tighter budget) */
+    double *f = NULL;
+    size_t k = 0;
+    if (header_is(line, len, "x-rate-limit")) f = &s->rate_limit, k = 12;
+    else if (header_is(line, len, "x-rate-limit-remaining")) f = &s->rate_remaining, k = 22;
+    else if (header_is(line, len, "ratelimit-limit")) f = &s->rate_limit, k = 15;
+    else if (header_is(line, len, "ratelimit-remaining")) f = &s->rate_remaining, k = 19;
+    else if (header_is(line, len, "ratelimit-reset")) f = &s->rate_reset, k = 15;
+    if (f != NULL) {
+      char v[64];
+      char *end;
+      double x;
+      copy_value(v, sizeof v, line + k + 1, len - k - 1);
+      x = strtod(v, &end);
+      if (end != v && *end == '\0' && x >= 0 && x < 1e12 && (*f < 0 || x < *f)) *f = x;
     }
   }
   return len;
@@ -699,6 +721,12 @@ static void push_result (lua_State *L, Client *c) {
     if (status >= 300 && status < 400
         && curl_easy_getinfo(s->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
       SET_STR("location", loc);
+    /* the rate-limit headers, as numbers (on_header; zis.pace) */
+    if (s->rate_limit >= 0) { lua_pushnumber(L, s->rate_limit); lua_setfield(L, -2, "rate_limit"); }
+    if (s->rate_remaining >= 0) {
+      lua_pushnumber(L, s->rate_remaining); lua_setfield(L, -2, "rate_remaining");
+    }
+    if (s->rate_reset >= 0) { lua_pushnumber(L, s->rate_reset); lua_setfield(L, -2, "rate_reset"); }
   }
   if (s->request_id[0]) SET_STR("request_id", s->request_id);
   if (s->retry_after >= 0) {

@@ -11,13 +11,31 @@
 -- traceback and no internal file:line.  A write to stdout or stderr that
 -- fails (a full disk, a closed pipe) is a failure too.
 
-local argparse = require "argparse"
-local zis = require "zis"
-
 local error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
       string, table, tonumber, tostring, type, utf8, xpcall =
       error, getmetatable, io, ipairs, math, os, pairs, pcall, require, setmetatable,
       string, table, tonumber, tostring, type, utf8, xpcall
+
+local argparse = require "argparse"
+local core = require "zis.core"
+
+-- `zis`, loaded when a command first needs more than the core: `zis
+-- --version` and `zis validate` start without the client, the planner or
+-- the flow simulator (the whole library costs about as much again as
+-- libcurl's loading).  The functions the core itself provides come from
+-- it, the validator from its own module.
+local LIGHT = {
+  array = core.array, array_metatable = core.array_metatable, null = core.null,
+  decode_json = core.decode_json, pretty_json = core.pretty_json, user_agent = core.user_agent,
+  encode_json = function(v) return core.encode_json(v) end,
+}
+local zis = setmetatable({}, { __index = function(_, k)
+  local v = LIGHT[k]
+  if v ~= nil then return v end
+  if k == "validate" then return require "zis.validate" end
+  if k == "is_error" then return require("zis.errors").is_error end
+  return require("zis")[k]
+end })
 
 local M = {}
 
@@ -182,7 +200,7 @@ end
 -- value is a usage error before any request.
 ---------------------------------------------------------------------------
 
-local valid_name = require("zis.request").valid_name
+local function valid_name(s) return require("zis.request").valid_name(s) end
 
 local TYPES = {}
 
@@ -243,7 +261,39 @@ function Context:client()
   local ok, c = pcall(zis.from_env, { debug = self.debug or nil, timeout = self.timeout })
   if not ok then usage_error("bad Zendesk settings in the environment: " .. cli_words((classify(c)))) end
   self._client = c
+  -- a wait of the rate limit longer than a second says so, on a terminal
+  -- (for every client sharing this one's budget: for_integration's too)
+  if self:on_terminal() then
+    require("zis.pace").watch(c, function(seconds, reason)
+      self:progress_done()
+      err_out(string.format("zis: %s: resuming in %.0f s (at %s)\n", reason, seconds,
+                            os.date("%H:%M:%S", os.time() + math.ceil(seconds))))
+      if self._line then self:progress(self._line) end
+    end)
+  end
   return c
+end
+
+-- Progress and waits go to stderr only when both stdout and stderr are
+-- terminals, and not with --quiet: nothing of them in a pipe or a file.
+function Context:on_terminal()
+  if self._tty == nil then
+    local core = require "zis.core"
+    self._tty = not self.quiet and core.isatty(1) and core.isatty(2)
+  end
+  return self._tty
+end
+
+-- A progress line from the figures (zis.pace.progress): done/total, the
+-- rate, the time left, a wait.
+function Context:progress_figures(what, unit, p)
+  local parts = { string.format("%s: %d/%d %s", what, p.done, p.total, unit) }
+  if p.rate then parts[#parts + 1] = string.format("%.1f/s", p.rate) end
+  if p.eta and p.done < p.total then parts[#parts + 1] = string.format("%d s left", math.ceil(p.eta)) end
+  if p.waiting and p.waiting > 0 then
+    parts[#parts + 1] = string.format("waiting %.0f s: %s", math.ceil(p.waiting), p.wait_reason or "rate limit")
+  end
+  self:progress(table.concat(parts, ", "))
 end
 
 -- `res` or a failure with `err`'s one line.
@@ -257,16 +307,16 @@ end
 
 function Context.json_out(_, v) out(zis.pretty_json(v)) end
 
--- A progress line on stderr: rewritten in place on a terminal.
+-- A progress line on stderr, rewritten in place; only on a terminal.
 function Context:progress(text)
-  if self._tty == nil then self._tty = require("zis.core").isatty(2) end
-  if self._tty then err_out("\r\27[K", text) else err_out(text, "\n") end
-  self._progress = true
+  if not self:on_terminal() then return end
+  err_out("\r\27[K", text)
+  self._progress, self._line = true, text
 end
 
 function Context:progress_done()
-  if self._progress and self._tty then err_out("\r\27[K") end
-  self._progress = nil
+  if self._progress then err_out("\r\27[K") end
+  self._progress, self._line = nil, nil
 end
 
 ---------------------------------------------------------------------------
@@ -275,7 +325,7 @@ end
 
 -- The integration a bundle's references name (zis:{integration}:...):
 -- the same function validate and deploy use, so the three agree.
-local integration_of = require("zis.deploy").integration_of
+local function integration_of(bundle) return require("zis.deploy").integration_of(bundle) end
 
 local function collect(ctx, iterator_name, integration)
   local c, list = ctx:client(), {}
@@ -436,8 +486,10 @@ local function open_private(path)
 end
 
 -- type -> the field that holds its secret (zis.endpoints has the types)
-local CONNECTION_SECRET = {}
-for ctype, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do CONNECTION_SECRET[ctype] = f.secret end
+local CONNECTION_SECRET = setmetatable({}, { __index = function(t, ctype)
+  for ty, f in pairs(require("zis.endpoints").CONNECTION_FIELDS) do t[ty] = f.secret end
+  return rawget(t, ctype)
+end })
 
 -- The live secrets a connection read can carry: Zendesk's listing shows an
 -- OAuth connection's tokens (docs/zendesk-api.md), the legacy read too.
@@ -637,9 +689,9 @@ M.commands = {
     run = function(ctx, a)
       local c = ctx:client()
       local report = c:export(a.integration, a.dir, { concurrency = a.concurrency,
-        progress = function(done, total)
-          ctx:progress(string.format("exporting %s: %d/%d bundles", a.integration, done, total))
-        end })
+        on_progress = ctx:on_terminal() and function(p)
+          ctx:progress_figures("exporting " .. a.integration, "bundles", p)
+        end or nil })
       ctx:progress_done()
       if report.error then fail(report.error) end
       if ctx.json then
@@ -1082,14 +1134,30 @@ M.commands = {
           tostring(c.password), "\n    (shown only once: keep them now; credentials_file in the manifest " ..
           "writes them to a file)\n")
       end
-      local report = ctx:check(zis.apply(ctx:client(), m, plan_opts(a, { on_credentials = show })))
+      -- each step printed as it is done (not with --json, whose document
+      -- says them); a progress line under it on a terminal
+      local printed = 0
+      local extra = { on_credentials = show }
+      if not ctx.json then
+        extra.on_step = function(name)
+          ctx:progress_done()
+          out("  done: ", name, "\n")
+          io.stdout:flush()
+          printed = printed + 1
+        end
+      end
+      if ctx:on_terminal() then
+        extra.on_progress = function(p) ctx:progress_figures("applying " .. a.manifest, "steps", p) end
+      end
+      local report = ctx:check(zis.apply(ctx:client(), m, plan_opts(a, extra)))
+      ctx:progress_done()
       if ctx.json then
         local o = {}
         for k, v in pairs(report) do o[k] = v end
         if report.failed then o.failed = { step = report.failed.step, error = tostring(report.failed.error) } end
         ctx:json_out(o)
       else
-        for _, s in ipairs(report.done) do out("  done: ", s, "\n") end
+        for i = printed + 1, #report.done do out("  done: ", report.done[i], "\n") end
         if report.failed then
           out("  FAILED: ", report.failed.step, ": ", tostring(report.failed.error), "\n")
           for _, s in ipairs(report.not_done) do out("  not done: ", s, "\n") end
@@ -1114,7 +1182,10 @@ M.commands = {
     args = { INTEGRATION, { "dir", "the folder (created when missing)", type = "nonempty" } },
     options = { { "--force", "replace the manifest and bundle files already in DIR", flag = true } },
     run = function(ctx, a)
-      local report = ctx:check(zis.import(ctx:client(), a.integration, a.dir, { force = a.force }))
+      local c = ctx:client()
+      ctx:progress("importing " .. a.integration .. " to " .. a.dir .. " ...")
+      local report = ctx:check(zis.import(c, a.integration, a.dir, { force = a.force }))
+      ctx:progress_done()
       if ctx.json then return ctx:json_out(report) end
       for _, f in ipairs(report.written) do out("wrote ", f, "\n") end
       if #report.replaced > 0 then out("(replaced: ", table.concat(report.replaced, ", "), ")\n") end
@@ -1218,8 +1289,11 @@ end
 
 -- Builds the parser: `zis` with every command, or, with `only`, that one
 -- command as a program of its own (zis-mock); `state.help` is set when
--- -h/--help is given.
-function M.parser(state, only, program)
+-- -h/--help is given.  `just` (a command's name): only that command
+-- under the global options, for a command line that names it first
+-- (argparse then parses as the whole parser would, and start-up is
+-- quicker); --help of the root and anything else get the whole parser.
+function M.parser(state, only, program, just)
   if only then
     local spec = assert(M.command(only), "no command " .. tostring(only))
     local p = argparse(program, spec.description or spec.summary)
@@ -1234,6 +1308,7 @@ function M.parser(state, only, program)
   add_help(p, state)
   p:flag("--json", "Print JSON (for scripts) instead of tables.")
   p:flag("--debug", "Print each HTTP attempt to stderr (never a credential).")
+  p:flag("--quiet", "Print no progress and no waits on stderr (they are shown only on a terminal).")
   p:option("--timeout", "Give up on a request after SECONDS (default 60).")
     :argname("SECONDS"):convert(converter({ type = "timeout" }, "--timeout"))
   p:flag("--version", "Print the versions of lua-zis, libcurl and Lua, and exit."):action(function()
@@ -1241,7 +1316,9 @@ function M.parser(state, only, program)
     error("help", 0)   -- stops the parse, as --help does
   end)
   p:command_target("_command_1")
-  for _, spec in ipairs(M.commands) do add_entry(p, spec, state, 1) end
+  for _, spec in ipairs(M.commands) do
+    if not just or spec.name == just then add_entry(p, spec, state, 1) end
+  end
   return p
 end
 
@@ -1348,7 +1425,11 @@ function M.main(argv, opts)
   local state = {}
   local status
   local ok, e = xpcall(function()
-    local parser = M.parser(state, opts.only, program)
+    -- the command named first, when it is one: its parser alone
+    local first = args[1]
+    -- (completion prints the whole parser's script: it needs them all)
+    local just = not opts.only and first and first ~= "completion" and M.command(first) and first or nil
+    local parser = M.parser(state, opts.only, program, just)
     local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args))
     if state.help or state.version then
       out(state.version and zis.user_agent or state.help:get_help(), "\n")
@@ -1363,6 +1444,7 @@ function M.main(argv, opts)
     end
     local spec = chosen(result, state)
     local ctx = setmetatable({ json = result.json, debug = result.debug, timeout = result.timeout,
+                               quiet = result.quiet,
                                parser = parser, program = program }, Context)
     local code = spec.run(ctx, result)
     if ctx._client then ctx._client:close() end

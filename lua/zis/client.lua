@@ -151,7 +151,7 @@ local function create_integration(self, name, ...)
   return res, err
 end
 
--- client:get_bundles(integration, uuids, {concurrency =}) -> bundles, errors
+-- client:get_bundles(integration, uuids, {concurrency =, on_progress =}) -> bundles, errors
 -- Many GETs at once on the client's engine, in the caller's order.
 local GET_BUNDLE = endpoints.get_bundle
 local function get_bundles(self, integration, uuids, opts)
@@ -165,7 +165,10 @@ local function get_bundles(self, integration, uuids, opts)
   if opts ~= nil then
     if type(opts) ~= "table" then argerror(row, 3, "table expected, got " .. type(opts)) end
     for k in pairs(opts) do
-      if k ~= "concurrency" then argerror(row, 3, "unknown option '" .. tostring(k) .. "'") end
+      if k ~= "concurrency" and k ~= "on_progress" then argerror(row, 3, "unknown option '" .. tostring(k) .. "'") end
+    end
+    if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+      argerror(row, 3, "option 'on_progress' must be a function")
     end
     local k = opts.concurrency
     if k ~= nil then
@@ -187,7 +190,9 @@ local function get_bundles(self, integration, uuids, opts)
     jobs[i] = { row = GET_BUNDLE, method = "GET", path = build(GET_BUNDLE, integration, u),
                 integration = integration }
   end
-  return batch(self, jobs, concurrency)
+  -- on_progress: the figures after each bundle and at each wait (zis.pace)
+  local tracker = opts and opts.on_progress and require("zis.pace").progress(opts.on_progress, n, core.now())
+  return batch(self, jobs, concurrency, tracker)
 end
 
 ---------------------------------------------------------------------------

@@ -56,7 +56,8 @@ local function remove_stale(dir)
 end
 
 --- client:export(integration, dir [, opts]) -> report
--- opts: concurrency (1 to 64, default 8), progress (function(done, total)).
+-- opts: concurrency (1 to 64, default 8), progress (function(done, total)),
+-- on_progress (function(figures): done, total, rate, eta, waiting; zis.pace).
 -- One bundle that cannot be fetched, encoded or written is reported in
 -- `failed`; every other bundle is still written.  An interrupt (Ctrl-C)
 -- raises, after removing the temporary file being written.
@@ -65,7 +66,7 @@ local function export(client, integration, dir, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("bad argument #3 to 'export' (table expected)", 2) end
   for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "progress" then
+    if k ~= "concurrency" and k ~= "progress" and k ~= "on_progress" then
       error("bad argument #3 to 'export' (unknown option '" .. tostring(k) .. "')", 2)
     end
   end
@@ -75,6 +76,9 @@ local function export(client, integration, dir, opts)
   end
   if opts.progress ~= nil and type(opts.progress) ~= "function" then
     error("bad argument #3 to 'export' (progress must be a function)", 2)
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    error("bad argument #3 to 'export' (on_progress must be a function)", 2)
   end
   if not require("zis.request").valid_name(integration) then
     error("bad argument #1 to 'export' (integration name must be 1 to 64 of a-z 0-9 - _)", 2)
@@ -105,12 +109,19 @@ local function export(client, integration, dir, opts)
   local total, done = #uuids, 0
   local progress = opts.progress
   if progress then progress(0, total) end
+  -- on_progress: the figures (zis.pace) after each chunk, and the waits
+  -- of the rate limit as they begin
+  local now = zis_core.now
+  local tracker = opts.on_progress and require("zis.pace").progress(opts.on_progress, total, now())
+  local chunk_opts = { concurrency = concurrency, on_progress = tracker and function(p)
+    if p.waiting > 0 then tracker:wait(p.waiting, p.wait_reason, now()) end
+  end or nil }
   -- fetch in chunks, so the progress line moves and memory stays bounded
   local used = {}
   local chunk = concurrency * 4
   for first = 1, total, chunk do
     local part = table.move(uuids, first, math.min(first + chunk - 1, total), 1, {})
-    local bundles, errors = client:get_bundles(integration, part, { concurrency = concurrency })
+    local bundles, errors = client:get_bundles(integration, part, chunk_opts)
     for i, uuid in ipairs(part) do
       local b = bundles[i]
       if b then
@@ -135,6 +146,7 @@ local function export(client, integration, dir, opts)
       done = done + 1
     end
     if progress then progress(done, total) end
+    if tracker then tracker:step(#part, now()) end
   end
   report.ok = #report.failed == 0
   return report

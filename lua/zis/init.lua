@@ -58,6 +58,7 @@ local OPTIONS = {
   on_request = "function", debug = "boolean",
   ca_file = "string", ca_path = "string", proxy = "string",
   scheduler = "table",
+  rate_limit = "number|boolean",
 }
 
 -- name -> {low, high, integer?, default}
@@ -69,6 +70,9 @@ local BOUNDS = {
   max_retry_wait = { 0, 86400, false, 60 },
   max_response_bytes = { 1, 2 ^ 40, true, 64 * 1024 * 1024 },
   concurrency = { 1, 64, true, 8 },
+  -- requests per minute assumed until the server sends its figures
+  -- (zis.pace); false: no pacing at all
+  rate_limit = { 1, 1000000, false, nil },
 }
 
 -- zis.options: the names zis.new accepts, sorted (for tools and the docs check)
@@ -96,7 +100,10 @@ end
 -- A numeric option within its bounds, or its default.
 local function bounded(o, name)
   local b, v = BOUNDS[name], o[name]
-  if v == nil then return b[4] end
+  if v == nil or v == false then return b[4] end
+  if v == true then
+    error(string.format("zis.new: option '%s' must be a number or false", name), 4)
+  end
   local low, high, integer = b[1], b[2], b[3]
   if v ~= v or v < low or v > high or (integer and v % 1 ~= 0) then
     error(string.format("zis.new: option '%s' must be %s from %s to %s", name,
@@ -211,6 +218,9 @@ local function make(opts, parent, bearer)
     follow_redirects = opts.follow_redirects or false,
   }
   for name in pairs(BOUNDS) do st[name] = bounded(opts, name) end
+  -- one budget per account: a sibling shares its parent's (zis.pace)
+  if parent then st.pace = state(parent).pace
+  elseif opts.rate_limit ~= false then st.pace = require("zis.pace").new(st.rate_limit) end
   local cfg = {
     base_url = st.base_url, state = st,
     timeout = st.timeout, connect_timeout = st.connect_timeout,
@@ -288,6 +298,7 @@ local function make(opts, parent, bearer)
     local mst = { base_url = st.base_url, debug = st.debug, on_request = st.on_request,
                   follow_redirects = false, waiter = st.waiter, caller = false }
     for name in pairs(BOUNDS) do mst[name] = st[name] end
+    mst.pace = st.pace
     local minter = core.new{ base_url = st.base_url, state = mst, timeout = st.timeout,
                              connect_timeout = st.connect_timeout,
                              max_response_bytes = st.max_response_bytes,

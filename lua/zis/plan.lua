@@ -114,7 +114,7 @@ end
 ---------------------------------------------------------------------------
 
 local OPTIONS = { prune = true, reset_secrets = true, getenv = true, integration_client = true, dir = true,
-                  on_credentials = true, allow_outside = true }
+                  on_credentials = true, allow_outside = true, on_step = true, on_progress = true }
 
 function M.check_args(fname, client, opts)
   if type(client) ~= "userdata" and type(client) ~= "table" then
@@ -126,8 +126,10 @@ function M.check_args(fname, client, opts)
   for k in pairs(opts or {}) do
     if not OPTIONS[k] then error("bad argument #3 to '" .. fname .. "' (unknown option '" .. tostring(k) .. "')", 3) end
   end
-  if opts and opts.on_credentials ~= nil and type(opts.on_credentials) ~= "function" then
-    error("bad argument #3 to '" .. fname .. "' (on_credentials must be a function)", 3)
+  for _, k in ipairs{ "on_credentials", "on_step", "on_progress" } do
+    if opts and opts[k] ~= nil and type(opts[k]) ~= "function" then
+      error("bad argument #3 to '" .. fname .. "' (" .. k .. " must be a function)", 3)
+    end
   end
   return opts or {}
 end
@@ -209,6 +211,10 @@ function M.apply(client, source, opts)
   if #plan.blocked > 0 then
     return stop(nil, concat(plan.blocked, "; ") .. " (nothing was written)", "prepare credentials files")
   end
+  -- each step as it is done: on_step(name, i, total); on_progress the
+  -- figures (zis.pace: done, total, rate, eta, waiting)
+  local now = require("zis.core").now
+  local tracker = opts.on_progress and require("zis.pace").progress(opts.on_progress, #steps_list, now())
   for i, s in ipairs(steps_list) do
     local ok, res, err = pcall(s.op, report)
     if not ok then  -- a raised error object, or a message (a secret went missing)
@@ -220,6 +226,8 @@ function M.apply(client, source, opts)
     end
     if res == nil then return stop(i, err) end
     report.done[#report.done + 1] = s.name
+    if opts.on_step then opts.on_step(s.name, i, #steps_list) end
+    if tracker then tracker:step(1, now()) end
   end
   close()
   report.ok = true

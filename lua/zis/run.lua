@@ -20,6 +20,12 @@
 --
 -- User code (hooks, token functions) runs only here, between engine
 -- calls, never while C holds anything of Lua's.
+--
+-- The rate limit: the client's budget (st.pace, zis.pace, shared with the
+-- clients for_integration makes) is asked before each submit and told each
+-- answer's rate-limit figures; a job it holds back stays queued while the
+-- loop waits in the engine for that long (other attempts go on), and a 429
+-- pauses the whole client until Retry-After (or ratelimit-reset).
 
 local core = require "zis.core"
 local errors = require "zis.errors"
@@ -128,6 +134,10 @@ end
 -- Only retries count against `retries`: a followed redirect or a token
 -- refresh is not a failure.  What no retry can fix (a malformed URL, a
 -- header too large, TLS verification: the engine's `permanent`) is not.
+-- The second value says why, for the hook and the debug line.  A server
+-- asking for a longer wait than max_retry_wait is not retried: the call
+-- fails at once, and its error says what the server asked for
+-- (job.asked_wait), rather than the wait being cut short or sat out.
 local function retry_wait(st, job, r)
   if job.retried >= st.retries or r.permanent then return nil end
   local status, kind = r.status, r.kind
@@ -139,9 +149,15 @@ local function retry_wait(st, job, r)
           or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then
     return nil
   end
-  if busy and r.retry_after then return min(r.retry_after, st.max_retry_wait) end
+  local asked = busy and (r.retry_after or (status == 429 and r.rate_reset)) or nil
+  if asked then
+    if asked > st.max_retry_wait then job.asked_wait = asked return nil end
+    return asked, status == 429 and "rate limited by the server" or "the server is busy (503)"
+  end
   local step = job.retried >= 17 and 17 or job.retried + 1
-  return min(st.retry_base_delay * 2 ^ (step - 1), st.max_retry_wait) * random()
+  return min(st.retry_base_delay * 2 ^ (step - 1), st.max_retry_wait) * random(),
+         status == 429 and "rate limited by the server" or status and ("HTTP " .. status) or
+         (kind == "connect" and "cannot connect" or "network error")
 end
 
 -- May this redirect be followed?  Only when the user opted in, to the
@@ -161,17 +177,26 @@ local function redirect_path(st, job, r)
 end
 
 -- One attempt's event, to the hook and the debug output: no header and no
--- body, so it cannot hold a credential.
-local function event(st, job, r, retry_in)
+-- body, so it cannot hold a credential.  `waited`: how long the rate
+-- limit held this attempt back before it was sent; `wait_reason`: why
+-- the client waits before the retry (retry_in), else why it waited
+-- before this attempt.
+local function event(st, job, r, retry_in, why)
   local hook = st.on_request
   if not hook and not st.debug then return end
+  local waited = job.waited
+  if waited == 0 then waited = nil end
   local e = { method = job.method, path = job.path, status = r.status, error = r.kind and
               (r.kind == "connect" and "network" or r.kind), elapsed = r.elapsed,
-              attempt = job.attempt, retry_in = retry_in, request_id = r.request_id }
+              attempt = job.attempt, retry_in = retry_in, request_id = r.request_id,
+              waited = waited, wait_reason = retry_in and why or (waited and job.wait_reason) or nil }
   if st.debug then
-    stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s\n", job.method, job.path,
+    stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s%s\n", job.method, job.path,
                         r.status or 0, e.error and (" " .. e.error) or "", r.elapsed or 0,
-                        job.attempt, retry_in and format(", retrying in %.3gs", retry_in) or ""))
+                        job.attempt, waited and format(", sent after waiting %.3gs: %s", waited,
+                                                       job.wait_reason or "the rate limit") or "",
+                        retry_in and format(", retrying in %.3gs%s", retry_in,
+                                            why and (": " .. why) or "") or ""))
   end
   if hook then hook(e) end
 end
@@ -195,7 +220,15 @@ local function outcome(st, job, r)
     return { [row.empty_on_404] = core.array{}, meta = { has_more = false, after = null, before = null } }
   end
   if status < 200 or status > 299 then
-    return nil, errors.http(row, st, job.method, job.path, r, job.attempt, job.auth)
+    local e = errors.http(row, st, job.method, job.path, r, job.attempt, job.auth)
+    local asked = job.asked_wait
+    if asked then
+      -- said, not sat out: the server's wait was longer than the caller allows
+      e.hint = format("the server asked to wait %s s (%s), more than max_retry_wait (%s s): " ..
+                      "not retried", format("%.0f", asked), r.retry_after and "Retry-After" or
+                      "ratelimit-reset", tostring(st.max_retry_wait)) .. (e.hint and ("; " .. e.hint) or "")
+    end
+    return nil, e
   end
   return success(row, job.method, job.path, job.attempt, r)
 end
@@ -324,21 +357,29 @@ end
 -- `first` (optional) is for a single call whose first attempt the caller
 -- made itself (call's fast path): {id =, auth =, gen =, r = what wait
 -- gave}; the loop carries on from that attempt as if it had made it.
-local function run(client, st, rec, jobs, concurrency, done, first)
+local function run(client, st, rec, jobs, concurrency, done, first, progress)
   local n, started, finished, active = #jobs, 0, 0, 0
   local inflight, ready, timers = rec.inflight, nil, nil   -- ready and timers only when needed
   local owner, ids = st.owner, st.ids
+  local pace = st.pace
   local given   -- a result already in hand (from `first`)
   if first then
     local job = jobs[1]
     job.attempt, job.redirects, job.retried, job.rec = 1, 0, 0, rec
-    job.auth, job.gen = first.auth, first.gen
+    job.auth, job.gen, job.seq = first.auth, first.gen, first.seq
     inflight[first.id], owner[first.id], ids[first.id] = job, job, true
     started, active, given = 1, 1, first.r
   end
+  if progress then
+    local inner = done
+    done = function(job, v, e)
+      inner(job, v, e)
+      progress:step(1, now())
+    end
+  end
   while finished < n do
     -- fill every free slot at once: retried jobs first, then new ones
-    local waiting_refresh = false
+    local waiting_refresh, pace_wait = false, nil
     while active < concurrency do
       local job = ready and ready[1]
       local fresh = false
@@ -347,11 +388,11 @@ local function run(client, st, rec, jobs, concurrency, done, first)
         job = jobs[started + 1]
         fresh = true
       end
-      local auth, why = auth_for(st, job.row, job.integration or nil)
+      local auth, why_not = auth_for(st, job.row, job.integration or nil)
       local refused
       if not auth then
         refused = errors.new{ kind = "auth", method = job.method, path = job.path,
-                              attempts = 0, message = why }
+                              attempts = 0, message = why_not }
       elseif auth == "bearer" and st.token_fn and token_due(st) then
         if st.refreshing then
           -- the token function itself calling for the token it is fetching
@@ -367,6 +408,24 @@ local function run(client, st, rec, jobs, concurrency, done, first)
       local room = 0
       for _ in pairs(ids) do room = room + 1 end
       if not refused and room >= MAX_IN_FLIGHT then break end   -- other calls fill the engine
+      local seq
+      if pace and not refused then
+        -- the budget: a job it holds back stays where it is in the queue
+        local t = now()
+        local d, why = pace:delay_before_next(t)
+        if d > 0 then
+          pace_wait = d
+          job.held_since, job.wait_reason = job.held_since or t, why
+          if d > 1 then
+            pace:notify(d, why, t)
+            if progress then progress:wait(d, why, t) end
+          end
+          break
+        end
+        seq = pace.sent
+        local held = job.held_since
+        job.waited, job.held_since = held and t - held or 0, nil
+      end
       if fresh then
         started = started + 1
         job.attempt, job.redirects, job.retried, job.rec = 0, 0, 0, rec
@@ -379,7 +438,7 @@ local function run(client, st, rec, jobs, concurrency, done, first)
         finished = finished + 1
         done(job, nil, refused)
       else
-        job.auth, job.gen = auth, st.bearer_gen
+        job.auth, job.gen, job.seq = auth, st.bearer_gen, seq
         local id = submit(client, job.method, st.base_url .. job.path, auth, job.body,
                           not job.row.idempotent, job.row.returns == "json")
         inflight[id], owner[id], ids[id] = job, job, true
@@ -389,6 +448,7 @@ local function run(client, st, rec, jobs, concurrency, done, first)
     if finished >= n then break end
     -- wait for the next result, or until the next retry is due
     local timeout = waiting_refresh and REFRESH_POLL or IDLE_WAIT
+    if pace_wait and pace_wait < timeout then timeout = pace_wait end
     if timers and timers[1] then
       local t = now()
       for _, tm in ipairs(timers) do timeout = min(timeout, tm.at - t) end
@@ -402,6 +462,7 @@ local function run(client, st, rec, jobs, concurrency, done, first)
       inflight[r.id], owner[r.id], ids[r.id] = nil, nil, nil
       active = active - 1
       local status = r.status
+      if pace and (r.rate_remaining or r.rate_limit) then pace:update(r, job.seq or pace.sent, now()) end
       local again, retry_in = false, nil
       if status and status >= 200 and status < 300 then
         -- the common case: nothing to retry or follow
@@ -423,8 +484,19 @@ local function run(client, st, rec, jobs, concurrency, done, first)
           again, retry_in = true, 0
         end
       end
-      if not again then retry_in = retry_wait(st, job, r) end
-      event(st, job, r, retry_in)
+      local why
+      if not again then retry_in, why = retry_wait(st, job, r) end
+      if status == 429 and retry_in and pace then
+        -- the whole client waits: every call, every job, not only this one
+        local t = now()
+        local reason = "rate limited by the server"
+        pace:pause_until(t + retry_in, reason)
+        if retry_in > 1 then
+          pace:notify(retry_in, reason, t)
+          if progress then progress:wait(retry_in, reason, t) end
+        end
+      end
+      event(st, job, r, retry_in, why)
       if again then
         ready = ready or {}
         ready[#ready + 1] = job
@@ -484,6 +556,11 @@ local function call(client, row, path, body, integ)
   local first
   if not (st.on_request or st.debug or st.waiter or st.fast or (st.ids and next(st.ids))) then
     local auth = auth_for(st, row, integ)
+    local pace, seq = st.pace, nil
+    if auth and (auth ~= "bearer" or not st.token_fn or not token_due(st)) and pace and pace.active then
+      -- a budget is known: this request counts, or waits in the run loop
+      if pace:delay_before_next(now()) > 0 then auth = nil else seq = pace.sent end
+    end
     if auth and (auth ~= "bearer" or not st.token_fn or not token_due(st)) then
       check_call(client)
       local _ <close> = st.guard
@@ -492,10 +569,11 @@ local function call(client, row, path, body, integ)
       local id = submit(client, row.method, st.base_url .. path, auth, body, not row.idempotent,
                         row.returns == "json")
       local r = wait(client, IDLE_WAIT)
+      if pace and r and (r.rate_remaining or r.rate_limit) then pace:update(r, seq or pace.sent, now()) end
       local status = r and r.status
       if status and status >= 200 and status < 300 then return success(row, row.method, path, 1, r) end
       if not r then cancel(client, id) end   -- interrupted: lua.c raises next
-      first = r and { id = id, auth = auth, gen = st.bearer_gen, r = r }
+      first = r and { id = id, auth = auth, gen = st.bearer_gen, r = r, seq = seq }
     end
   end
   local rec <close> = open_call(client, st)
@@ -511,14 +589,16 @@ M.call = call
 
 -- Many calls at once: returns results (in the jobs' order; nil where one
 -- failed) and errors (nil when none failed, else errors[i]).
-function M.batch(client, jobs, concurrency)
+-- `progress` (optional): a zis.pace.progress tracker, told each job done
+-- and each wait of the rate limit.
+function M.batch(client, jobs, concurrency, progress)
   local st = state(client)
   local rec <close> = open_call(client, st)
   local results, errs = {}, nil
   for i, job in ipairs(jobs) do job.index = i end
   run(client, st, rec, jobs, min(concurrency, #jobs > 0 and #jobs or 1), function(job, v, e)
     if v == nil then errs = errs or {}; errs[job.index] = e else results[job.index] = v end
-  end)
+  end, nil, progress)
   return results, errs
 end
 

@@ -8,16 +8,26 @@
 -- Exit status: 0 the flow succeeded (every case passed), 1 it failed (a
 -- case failed), 2 usage or a bundle zis.validate rejects.
 
-local zis = require "zis"
-local flow = require "zis.flow"
-local path = require "zis.flow.path"
+local _G, ipairs, load, math, next, pairs, pcall, require, setmetatable, string, table, tostring, type =
+      _G, ipairs, load, math, next, pairs, pcall, require, setmetatable, string, table, tostring, type
 
-local _G, ipairs, load, math, next, pairs, pcall, setmetatable, string, table, tostring, type =
-      _G, ipairs, load, math, next, pairs, pcall, setmetatable, string, table, tostring, type
+-- Loaded when a command runs, not when zis.cli builds its parser: the
+-- command line starts without the simulator (and `zis --version` without
+-- the whole library).
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local zis = lazy "zis"
+local flow = lazy "zis.flow"
+local path = lazy "zis.flow.path"
 
 local M = {}
 
-local ARRAY_MT = zis.array_metatable
+local ARRAY_MT = require("zis.core").array_metatable   -- zis.array_metatable
 
 ---------------------------------------------------------------------------
 -- Reading files
