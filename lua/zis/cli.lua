@@ -278,7 +278,6 @@ end
 -- terminals, and not with --quiet: nothing of them in a pipe or a file.
 function Context:on_terminal()
   if self._tty == nil then
-    local core = require "zis.core"
     self._tty = not self.quiet and core.isatty(1) and core.isatty(2)
   end
   return self._tty
@@ -434,7 +433,6 @@ end
 local function read_hidden(prompt)
   err_out(prompt, ": ")
   io.stderr:flush()
-  local core = require "zis.core"
   local echo_off = core.tty_echo(0, false)
   local ok, line = pcall(io.stdin.read, io.stdin, "l")
   if echo_off then core.tty_echo(0, true) end
@@ -444,7 +442,7 @@ local function read_hidden(prompt)
 end
 M.read_hidden = read_hidden
 
-local function stdin_is_terminal() return require("zis.core").isatty(0) end
+local function stdin_is_terminal() return core.isatty(0) end
 
 -- A secret, never from argv (ps shows argv): from the environment
 -- variable --secret-env names, else the first line of stdin: typed
