@@ -156,3 +156,39 @@ describe("iterators", function()
     assert.equal(7, n)
   end)
 end)
+
+describe("an iterator meets a page it cannot read", function()
+  before_each(function() H.fresh("demo") end)
+  local BUNDLES = REG .. "/demo/bundles"
+
+  local function raises(body, pattern)
+    H.faults{ { method = "GET", path = BUNDLES, status = 200, body = body } }
+    local c = H.client()
+    local ok, err = pcall(function() for _ in c:bundles("demo") do end end)
+    assert.is_false(ok)
+    assert.is_true(zis.is_error(err), tostring(err))
+    assert.matches(pattern, tostring(err), 1, true)
+    c:close()
+  end
+
+  it("raises when the list is an object, not an array", function()
+    raises('{"bundles":{"a":1},"meta":{"has_more":false}}', "response has no 'bundles' array")
+  end)
+
+  it("raises when has_more is not a boolean", function()
+    raises('{"bundles":[{"uuid":"u1"}],"meta":{"has_more":"true","after":"u1"}}',
+           'meta.has_more is true, not true or false')
+  end)
+end)
+
+describe("get_bundles and the length of uuids", function()
+  it("raises on a negative or fractional #uuids (a __len), before any request", function()
+    local c = H.client()
+    for _, n in ipairs{ -5, 1.5 } do
+      local uuids = setmetatable({}, { __len = function() return n end })
+      assert.has_error(function() c:get_bundles("demo", uuids) end,
+        "bad argument #2 to 'get_bundles' (its length must be a non-negative integer, got " .. tostring(n) .. ")")
+    end
+    c:close()
+  end)
+end)
