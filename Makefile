@@ -36,7 +36,8 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
 # zis.mock.*: installed under zis/mock/
-LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua
+LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua lua/zis/mock/registry.lua \
+                   lua/zis/mock/server.lua
 # zis.plan.*: installed under zis/plan/
 LUA_PLAN_MODULES = lua/zis/plan/diff.lua lua/zis/plan/live.lua lua/zis/plan/steps.lua \
                    lua/zis/plan/webhooks.lua lua/zis/plan/import.lua
