@@ -35,6 +35,8 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
               lua/zis/pager.lua lua/zis/errors.lua lua/zis/pace.lua \
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
+# zis.cli.*: installed under zis/cli/
+LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua lua/zis/mock/registry.lua \
                    lua/zis/mock/server.lua
@@ -226,6 +228,8 @@ install: all
 	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
 	install -m 0755 build/zis/jq.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/cli
+	install -m 0644 $(LUA_CLI_MODULES) $(DESTDIR)$(LUA_DIR)/zis/cli/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/plan
@@ -243,8 +247,9 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/plan/,$(notdir $(LUA_PLAN_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/cli/,$(notdir $(LUA_CLI_MODULES)))
 	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow \
-	  $(DESTDIR)$(LUA_DIR)/zis/plan 2>/dev/null
+	  $(DESTDIR)$(LUA_DIR)/zis/plan $(DESTDIR)$(LUA_DIR)/zis/cli 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:
