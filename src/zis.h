@@ -88,6 +88,9 @@ typedef struct Client {
   int busy;                    /* calls in progress (see zis_client.c) */
   int in_c;                    /* inside an engine function that may run GC */
   int close_pending;           /* close() asked for while busy */
+  void (*release) (struct Client *c);  /* frees everything, idempotent: set
+                                  by zis_client.c, called by the engine for
+                                  a close deferred until it returns */
   long connects;               /* connections opened so far (stats) */
   /* The sockets libcurl wants watched, exactly as its socket callback
   ** reported them (zis_engine.c, on_socket): what poll() watches in
@@ -105,9 +108,17 @@ typedef struct Client {
 const char *zis_user_agent (void);
 
 /* zis_client.c */
-Client *zis_check_client (lua_State *L, int idx);   /* open, or raises */
-void zis_client_free (Client *c);                   /* idempotent */
 void zis_client_open (lua_State *L);   /* metatables; table of core on top */
+
+/* The client at idx, if it is open; raises otherwise.  Here, not in
+** zis_client.c, so the engine (the layer below the client) needs nothing
+** of the client's file: the units call downwards only, core -> client ->
+** engine, and the engine frees a client through c->release. */
+static inline Client *zis_check_client (lua_State *L, int idx) {
+  Client *c = (Client *)luaL_checkudata(L, idx, CLIENT_MT);
+  if (c->multi == NULL) luaL_error(L, "zis: client is closed");
+  return c;
+}
 
 /* zis_engine.c */
 void zis_engine_open (lua_State *L);   /* adds engine functions to core */

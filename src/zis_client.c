@@ -165,7 +165,7 @@ static void copy_secret (lua_State *L, char **dst, const char *src) {
 }
 
 /* Frees everything the client holds.  Idempotent. */
-void zis_client_free (Client *c) {
+static void zis_client_free (Client *c) {
   zis_engine_free(c);
   zis_free_secret(&c->basic_header);
   zis_free_secret(&c->bearer_header);
@@ -177,11 +177,6 @@ void zis_client_free (Client *c) {
   c->close_pending = 0;
 }
 
-Client *zis_check_client (lua_State *L, int idx) {
-  Client *c = (Client *)luaL_checkudata(L, idx, CLIENT_MT);
-  if (c->multi == NULL) luaL_error(L, "zis: client is closed");
-  return c;
-}
 
 /* close() and __close.  During a call (a hook or a token function
 ** closing its own client, or a finalizer the GC runs inside the engine)
@@ -227,6 +222,7 @@ static int core_new (lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   c = (Client *)lua_newuserdatauv(L, sizeof(Client), 1);
   memset(c, 0, sizeof *c);
+  c->release = zis_client_free;
   ud = lua_gettop(L);
   luaL_setmetatable(L, CLIENT_MT);
   c->base_url = opt_strdup(L, 1, "base_url");

@@ -750,7 +750,7 @@ static int push_result_protected (lua_State *L) {
 ** (then core.end_call does it). */
 static void leave (Client *c) {
   c->in_c = 0;
-  if (c->close_pending && !c->busy) zis_client_free(c);
+  if (c->close_pending && !c->busy && c->release != NULL) c->release(c);
 }
 
 /* The hook lua.c sets on SIGINT ("interrupted!") shows up as a change of
