@@ -127,3 +127,34 @@ describe("progress", function()
     assert.matches("^UUID", out)
   end)
 end)
+
+describe("on_progress of deploy and import", function()
+  it("deploy tells each request done, to the last", function()
+    H.fresh("progress_deploy")
+    local c = H.client()
+    local seen = {}
+    local report = assert(c:deploy("progress_deploy", H.bundle("progress_deploy", "b", { "j1", "j2" }),
+                                   { on_progress = function(p) seen[#seen + 1] = p.done .. "/" .. p.total end }))
+    assert.is_true(report.ok)
+    -- the integration, the upload, two installs, the read-back
+    assert.same({ "1/5", "2/5", "3/5", "4/5", "5/5" }, seen)
+    assert.has_error(function() c:deploy("progress_deploy", H.bundle("progress_deploy", "b"), { on_progress = 1 }) end)
+    c:close()
+  end)
+
+  it("import tells each bundle fetched", function()
+    H.fresh("progress_import")
+    local c = H.client()
+    for i = 1, 3 do assert(c:upload_bundle("progress_import", H.bundle("progress_import", "b" .. i))) end
+    local dir = os.tmpname()
+    os.remove(dir)
+    local last
+    local report = assert(require("zis").import(c, "progress_import", dir,
+                                                { on_progress = function(p) last = p end }))
+    os.execute("rm -rf " .. dir)
+    assert.equal(4, #report.written)
+    assert.equal(3, last.done)
+    assert.equal(3, last.total)
+    c:close()
+  end)
+end)

@@ -93,9 +93,12 @@ local function deploy(client, integration, bundle, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("bad argument #3 to 'deploy' (table expected)", 2) end
   for k in pairs(opts) do
-    if k ~= "dry_run" and k ~= "uninstall_stale" and k ~= "description" then
+    if k ~= "dry_run" and k ~= "uninstall_stale" and k ~= "description" and k ~= "on_progress" then
       error("bad argument #3 to 'deploy' (unknown option '" .. tostring(k) .. "')", 2)
     end
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    error("bad argument #3 to 'deploy' (on_progress must be a function)", 2)
   end
   local zis_core = require "zis.core"
   if not require("zis.request").valid_name(integration) then
@@ -158,8 +161,16 @@ local function deploy(client, integration, bundle, opts)
     return report
   end
 
+  -- on_progress: the figures (zis.pace) after each request: the
+  -- integration, the upload, each install, the read-back (and each stale
+  -- job spec removed, counted in when they are known)
+  local now = zis_core.now
+  local tracker = opts.on_progress and require("zis.pace").progress(opts.on_progress, 3 + #specs, now())
+  local function advance() if tracker then tracker:step(1, now()) end end
+
   -- 1. the integration: create it, or find it there (409)
   local created, err = client:create_integration(integration, { description = opts.description or "" })
+  advance()
   if created then
     report.created = true
     step("created integration " .. integration)
@@ -172,6 +183,7 @@ local function deploy(client, integration, bundle, opts)
   -- 2. upload (the original text when given one: byte for byte)
   local ok
   ok, err = client:upload_bundle(integration, text or bundle)
+  advance()
   if not ok then return stop(err) end
   report.uploaded = true
   step("uploaded bundle " .. tostring(bundle.name))
@@ -179,6 +191,7 @@ local function deploy(client, integration, bundle, opts)
   -- 3. install every job spec: an upload left them uninstalled
   for _, n in ipairs(specs) do
     ok, err = client:install_job_spec(integration, n)
+    advance()
     if ok then step("installed job spec " .. n)
     else
       report.failed[#report.failed + 1] = { name = n, error = err }
@@ -188,6 +201,8 @@ local function deploy(client, integration, bundle, opts)
 
   -- 4. read back: what is installed, what is stale
   local read_ok, installed, stale = pcall(read_back, client, integration, bundle.name, specs)
+  advance()
+  if read_ok and tracker and opts.uninstall_stale then tracker.total = tracker.total + #stale end
   if not read_ok then
     if is_interrupt(installed) then error(installed, 0) end
     return stop(installed)
@@ -202,6 +217,7 @@ local function deploy(client, integration, bundle, opts)
   for _, n in ipairs(report.stale) do
     if opts.uninstall_stale then
       ok, err = client:uninstall_job_spec(integration, n)
+      advance()
       if ok then
         report.removed[#report.removed + 1] = n
         step("uninstalled stale job spec " .. n)

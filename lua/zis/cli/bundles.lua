@@ -187,7 +187,8 @@ local commands = {
       else
         local c = ctx:client()
         ctx:progress("deploying " .. a.file .. " to " .. integration .. " ...")
-        report = c:deploy(integration, text, { dry_run = a.dry_run, uninstall_stale = a.uninstall_stale })
+        report = c:deploy(integration, text, { dry_run = a.dry_run, uninstall_stale = a.uninstall_stale,
+          on_progress = function(p) ctx:progress_figures("deploying " .. a.file, "requests", p) end })
         ctx:progress_done()
       end
       if ctx.json then

@@ -135,7 +135,8 @@ local commands = {
     run = function(ctx, a)
       local c = ctx:client()
       ctx:progress("importing " .. a.integration .. " to " .. a.dir .. " ...")
-      local report = ctx:check(zis.import(c, a.integration, a.dir, { force = a.force }))
+      local report = ctx:check(zis.import(c, a.integration, a.dir, { force = a.force,
+        on_progress = function(p) ctx:progress_figures("importing " .. a.integration, "bundles", p) end }))
       ctx:progress_done()
       if ctx.json then return ctx:json_out(report) end
       for _, f in ipairs(report.written) do out("wrote ", f, "\n") end

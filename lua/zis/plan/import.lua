@@ -144,7 +144,7 @@ local function in_the_way(dir, files)
   return taken
 end
 
-local OPTIONS = { integration_client = true, force = true }
+local OPTIONS = { integration_client = true, force = true, on_progress = true }
 
 --- import(client, integration, dir [, opts]) -> report | nil, err
 -- report: manifest (the file), bundles (the files), written (every file,
@@ -159,12 +159,15 @@ return function(client, integration, dir, opts)
   for k in pairs(opts) do
     if not OPTIONS[k] then error("bad argument #4 to 'import' (unknown option '" .. tostring(k) .. "')", 2) end
   end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    error("bad argument #4 to 'import' (on_progress must be a function)", 2)
+  end
   local svc_client
   local function svc()
     svc_client = svc_client or opts.integration_client or client:for_integration(integration)
     return svc_client
   end
-  local ok, live = pcall(live_mod.read, client, svc, integration)
+  local ok, live = pcall(live_mod.read, client, svc, integration, opts.on_progress)
   if svc_client and svc_client ~= opts.integration_client then svc_client:close() end
   if not ok then
     if errors.is_error(live) then return nil, live end

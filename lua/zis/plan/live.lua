@@ -82,7 +82,8 @@ end
 
 --- read(admin, svc, integration) -> live.  Raises error objects (the
 -- caller catches them).
-function M.read(admin, svc, integration)
+-- on_progress (optional): the figures of the bundles' fetch (zis.pace).
+function M.read(admin, svc, integration, on_progress)
   local live = { exists = false, bundles = {}, job_specs = {}, configs = {}, connections = {},
                  oauth_clients = {}, webhooks = {}, unrecorded = {}, records = {} }
   local list = check(admin:list_integrations())
@@ -93,7 +94,7 @@ function M.read(admin, svc, integration)
   local c = svc()
   local uuids = {}
   for _, b in ipairs(collect(c.bundles, c, integration, { page_size = 100 })) do uuids[#uuids + 1] = b.uuid end
-  local full, errs = c:get_bundles(integration, uuids)
+  local full, errs = c:get_bundles(integration, uuids, on_progress and { on_progress = on_progress } or nil)
   if errs then
     local _, e = next(errs)
     error(e, 0)
