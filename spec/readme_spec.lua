@@ -192,8 +192,10 @@ describe("README shell blocks, from a fresh clone", function()
   os.remove(clone)
   local built
   setup(function()
-    built = os.execute("git clone -q " .. root .. " " .. clone .. " 2>&1 && make -s -C " .. clone ..
-                       " all >/dev/null 2>&1")
+    -- as a new user would: a clean environment (so none of make asan's
+    -- preloads reach git and the compiler)
+    built = os.execute(CLEAN .. " sh -c 'git clone -q " .. root .. " " .. clone .. " 2>&1 && make -s -C " ..
+                       clone .. " all >/dev/null 2>&1'")
   end)
   teardown(function() os.execute("rm -rf " .. clone) end)
 
