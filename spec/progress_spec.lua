@@ -41,7 +41,10 @@ sys.stdout.write(out.decode("utf-8", "replace"))
 sys.stdout.write("\nstatus=%d\n" % os.waitstatus_to_exitcode(status))
 ]==])
   f:close()
-  local p = io.popen("python3 " .. script .. " '" .. ENV .. " lua5.4 bin/zis " .. args .. "'")
+  -- without make asan's preloads: python is not ours, and zis, its child,
+  -- then runs the normal build
+  local p = io.popen("env -u LD_PRELOAD -u LUA_INIT_5_4 python3 " .. script .. " '" .. ENV ..
+                     " lua5.4 bin/zis " .. args .. "'")
   local out = p:read("a")
   p:close()
   os.remove(script)
