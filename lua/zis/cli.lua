@@ -306,6 +306,15 @@ end
 
 function Context.json_out(_, v) out(zis.pretty_json(v)) end
 
+-- A listing, the one way every list command prints one: a JSON array
+-- with --json, else a table of `header` and one row(item) per item.
+function Context:show_list(list, header, row)
+  if self.json then return self:json_out(zis.array(list)) end
+  local rows = {}
+  for i, x in ipairs(list) do rows[i] = row(x) end
+  print_table(header, rows)
+end
+
 -- A progress line on stderr, rewritten in place; only on a terminal.
 function Context:progress(text)
   if not self:on_terminal() then return end

@@ -69,10 +69,9 @@ local commands = {
     args = { INTEGRATION },
     run = function(ctx, a)
       local list = collect(ctx, "bundles", a.integration)
-      if ctx.json then return ctx:json_out(zis.array(list)) end
-      local rows = {}
-      for _, b in ipairs(list) do rows[#rows + 1] = { b.uuid, b.name, b.description } end
-      print_table({ "UUID", "NAME", "DESCRIPTION" }, rows)
+      ctx:show_list(list, { "UUID", "NAME", "DESCRIPTION" }, function(b)
+        return { b.uuid, b.name, b.description }
+      end)
     end,
   },
   {
@@ -125,12 +124,9 @@ local commands = {
     args = { INTEGRATION },
     run = function(ctx, a)
       local list = collect(ctx, "job_specs", a.integration)
-      if ctx.json then return ctx:json_out(zis.array(list)) end
-      local rows = {}
-      for _, j in ipairs(list) do
-        rows[#rows + 1] = { j.name, j.installed and "yes" or "no", j.event_type, j.flow_name }
-      end
-      print_table({ "NAME", "INSTALLED", "EVENT", "FLOW" }, rows)
+      ctx:show_list(list, { "NAME", "INSTALLED", "EVENT", "FLOW" }, function(j)
+        return { j.name, j.installed and "yes" or "no", j.event_type, j.flow_name }
+      end)
     end,
   },
   job_spec_command("install"),

@@ -5,8 +5,8 @@
 -- entries (its header says what one holds).
 
 return function(L)
-local zis, core, out, err_out, fail, usage_error, read_file, print_table, getenv, INTEGRATION =
-      L.zis, L.core, L.out, L.err_out, L.fail, L.usage_error, L.read_file, L.print_table, L.getenv,
+local zis, core, out, err_out, fail, usage_error, read_file, getenv, INTEGRATION =
+      L.zis, L.core, L.out, L.err_out, L.fail, L.usage_error, L.read_file, L.getenv,
       L.INTEGRATION
 
 ---------------------------------------------------------------------------
@@ -133,10 +133,9 @@ local commands = {
           local c <close> = integration_client(ctx, a.integration)
           local list = {}
           for x in c:configs(a.integration, { scope = a.scope, page_size = 100 }) do list[#list + 1] = x end
-          if ctx.json then return ctx:json_out(zis.array(list)) end
-          local rows = {}
-          for _, x in ipairs(list) do rows[#rows + 1] = { x.scope, x.updated_at, zis.encode_json(x.config) } end
-          print_table({ "SCOPE", "UPDATED", "CONFIG" }, rows)
+          ctx:show_list(list, { "SCOPE", "UPDATED", "CONFIG" }, function(x)
+            return { x.scope, x.updated_at, zis.encode_json(x.config) }
+          end)
         end,
       },
       {
@@ -190,13 +189,9 @@ local commands = {
           for x in c:connections(a.integration, { page_size = 100 }) do
             list[#list + 1] = redact(x, a.show_secrets)
           end
-          if ctx.json then return ctx:json_out(zis.array(list)) end
-          local rows = {}
-          for _, x in ipairs(list) do
-            rows[#rows + 1] = { x.name, x.type, x.allowed_domain ~= zis.null and x.allowed_domain or "",
-                                x.updated_at }
-          end
-          print_table({ "NAME", "TYPE", "DOMAIN", "UPDATED" }, rows)
+          ctx:show_list(list, { "NAME", "TYPE", "DOMAIN", "UPDATED" }, function(x)
+            return { x.name, x.type, x.allowed_domain ~= zis.null and x.allowed_domain or "", x.updated_at }
+          end)
         end,
       },
       {
@@ -292,13 +287,9 @@ local commands = {
                                         right_object_name = a.right, page_size = 100 }) do
         list[#list + 1] = x
       end
-      if ctx.json then return ctx:json_out(zis.array(list)) end
-      local rows = {}
-      for _, x in ipairs(list) do
-        rows[#rows + 1] = { x.link_type, x.left_object and x.left_object.name,
-                            x.right_object and x.right_object.name, x.id }
-      end
-      print_table({ "TYPE", "LEFT", "RIGHT", "ID" }, rows)
+      ctx:show_list(list, { "TYPE", "LEFT", "RIGHT", "ID" }, function(x)
+        return { x.link_type, x.left_object and x.left_object.name, x.right_object and x.right_object.name, x.id }
+      end)
     end,
   },
   {
@@ -363,12 +354,9 @@ local commands = {
           local c <close> = integration_client(ctx, a.integration)
           local res = ctx:check(c:list_inbound_webhooks(a.integration))
           local list = type(res.webhooks) == "table" and res.webhooks or zis.array{}
-          if ctx.json then return ctx:json_out(zis.array(list)) end
-          local rows = {}
-          for _, w in ipairs(list) do
-            rows[#rows + 1] = { w.uuid, w.source_system, w.event_type, w.path }
-          end
-          print_table({ "UUID", "SOURCE", "EVENT", "PATH" }, rows)
+          ctx:show_list(list, { "UUID", "SOURCE", "EVENT", "PATH" }, function(w)
+            return { w.uuid, w.source_system, w.event_type, w.path }
+          end)
         end,
       },
       {
@@ -397,10 +385,9 @@ local commands = {
           local c <close> = integration_client(ctx, a.integration)
           local res = ctx:check(c:list_oauth_clients(a.integration))
           local list = type(res.clients) == "table" and res.clients or zis.array{}
-          if ctx.json then return ctx:json_out(zis.array(list)) end
-          local rows = {}
-          for _, x in ipairs(list) do rows[#rows + 1] = { x.name, x.uuid, x.grant_type, x.token_url } end
-          print_table({ "NAME", "UUID", "GRANT", "TOKEN URL" }, rows)
+          ctx:show_list(list, { "NAME", "UUID", "GRANT", "TOKEN URL" }, function(x)
+            return { x.name, x.uuid, x.grant_type, x.token_url }
+          end)
         end,
       },
       {
