@@ -194,7 +194,9 @@ local rows = {
   { name = "list_links", method = "GET", path = "/api/services/zis/links/{integration}",
     args = { integration, { "query", "options", required = true,
                             options = paging(LINK_QUERY), names = true } },
-    auth = "services", idempotent = true, paging = { items = "links", iterator = "links" } },
+    auth = "services", idempotent = true, paging = { items = "links", iterator = "links" },
+    -- no source says whether no match is 404 or an empty 200: both are empty
+    empty_on_404 = "links" },
   { name = "create_link", method = "POST", path = "/api/services/zis/links/{integration}",
     args = { integration, { "fields", "body", to = "body" } },
     body = "link", auth = "services" },
