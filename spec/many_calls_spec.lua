@@ -154,3 +154,18 @@ describe("one client, many coroutines", function()
     a:close()
   end)
 end)
+
+describe("close() after a call died", function()
+  it("is not held back by a coroutine that died of an error mid-call", function()
+    H.fresh(I)
+    local c = zis.new{ url = H.url, retries = 0, oauth_token = function() error("vault sealed", 0) end }
+    local co = coroutine.create(function() return c:list_bundles(I) end)
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.equal("vault sealed", err)
+    c:close()
+    assert.has_error(function() c:list_bundles(I) end, "zis: client is closed")
+    -- freed at once (its engine gone), not left pending on the dead call
+    assert.has_error(function() require("zis.core").engine_stats(c) end, "zis: client is closed")
+  end)
+end)

@@ -49,8 +49,11 @@ M.method = method
 -- wakes every call of it waiting in an event loop, so each ends at once.
 local cclose = core.close
 local function close(client)
-  cclose(client)
   local st = state(client)
+  -- calls that can never end (a coroutine dead mid-call) do not hold the
+  -- close back
+  if st.calls and core.is_open(client) then run.sweep(client, st) end
+  cclose(client)
   local adapter = st.scheduler
   if adapter and adapter.wake and st.calls then
     for rec in pairs(st.calls) do

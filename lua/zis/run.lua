@@ -269,6 +269,7 @@ end
 -- error (its to-be-closed guard waits for a coroutine.close that may never
 -- come), and attempts whose call was collected (a dropped task).
 local function sweep(client, st)
+  if not st.calls then return end
   for rec in pairs(st.calls) do
     if rec.co and costatus(rec.co) == "dead" then finish(client, st, rec) end
   end
@@ -276,6 +277,8 @@ local function sweep(client, st)
     if st.owner[id] == nil then drop(client, st, id) end
   end
 end
+
+M.sweep = sweep
 
 -- A call's record: its attempts, its coroutine, its guard.  __close ends
 -- the call however it ends; __gc ends it when its coroutine was dropped
@@ -298,7 +301,7 @@ end
 local function open_call(client, st)
   check_call(client)
   shared(st)
-  if next(st.ids) then sweep(client, st) end
+  if next(st.calls) then sweep(client, st) end
   local co, main = running()
   local rec = setmetatable({ client = client, st = st, inflight = {}, co = not main and co or nil,
                              ended = false }, Record)
