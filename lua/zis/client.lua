@@ -25,8 +25,8 @@ local build, argerror, check_string, valid_name, pct =
       request.build, request.argerror, request.check_string, request.valid_name, request.pct
 local call, batch = run.call, run.batch
 local state = core.state
-local ipairs, math_type, pairs, tonumber, tostring, type =
-      ipairs, math.type, pairs, tonumber, tostring, type
+local ipairs, math_type, pairs, pcall, tonumber, tostring, type =
+      ipairs, math.type, pairs, pcall, tonumber, tostring, type
 
 local M = {}
 
@@ -51,8 +51,9 @@ local cclose = core.close
 local function close(client)
   local st = state(client)
   -- calls that can never end (a coroutine dead mid-call) do not hold the
-  -- close back
-  if st.calls and core.is_open(client) then run.sweep(client, st) end
+  -- close back; from a finalizer run inside the engine the sweep cannot
+  -- touch it (the close is deferred then, as always), hence the pcall
+  if st.calls and core.is_open(client) then pcall(run.sweep, client, st) end
   cclose(client)
   local adapter = st.scheduler
   if adapter and adapter.wake and st.calls then
