@@ -342,12 +342,7 @@ M.lib = { zis = zis, core = core, out = out, err_out = err_out, fail = fail, usa
           read_file = read_file, print_table = print_table, getenv = getenv, TYPES = TYPES,
           INTEGRATION = INTEGRATION, integer = M.integer, cli_words = cli_words }
 
-local bundles = require("zis.cli.bundles")(M.lib)
-local services = require("zis.cli.services")(M.lib)
-local deployments = require("zis.cli.deployments")(M.lib)
-M.redact, M.read_hidden = services.redact, services.read_hidden
-
-local own = {
+local function own_commands() return {
   {
     name = "graph", summary = "draw a bundle's flows (DOT, Mermaid, SVG, PNG)",
     description = "Draws a bundle: a JSON file, or a live bundle given as INTEGRATION UUID. " ..
@@ -410,9 +405,9 @@ local own = {
       require("zis.mock").serve(opts)
     end,
   },
-}
+} end
 
-local last = {
+local function last_commands() return {
   {
     name = "completion", summary = "print a shell completion script",
     description = "Prints a completion script: eval \"$(zis completion bash)\", " ..
@@ -426,12 +421,50 @@ local last = {
       out(script)
     end,
   },
-}
+} end
 
-M.commands = {}
-for _, group in ipairs{ bundles, services, own, deployments, last } do
-  for _, c in ipairs(group) do M.commands[#M.commands + 1] = c end
+-- The groups in the help's order, and the group of each command: a
+-- command line that names its command first loads only that group (the
+-- start-up of `zis validate`); the help, the completions and the specs
+-- get them all (M.commands).
+local GROUPS = { "bundles", "services", "own", "deployments", "last" }
+local GROUP_OF = {
+  integrations = "bundles", create = "bundles", bundles = "bundles", bundle = "bundles",
+  ["job-specs"] = "bundles", install = "bundles", uninstall = "bundles", validate = "bundles",
+  deploy = "bundles", export = "bundles",
+  configs = "services", connections = "services", ["oauth-clients"] = "services", links = "services",
+  webhooks = "services", token = "services",
+  graph = "own", run = "own", test = "own", mock = "own",
+  plan = "deployments", apply = "deployments", import = "deployments",
+  completion = "last",
+}
+local loaded_groups = {}
+local function group(name)
+  local g = loaded_groups[name]
+  if not g then
+    if name == "own" then g = own_commands()
+    elseif name == "last" then g = last_commands()
+    else g = require("zis.cli." .. name)(M.lib) end
+    loaded_groups[name] = g
+  end
+  return g
 end
+M.GROUP_OF = GROUP_OF
+
+-- M.commands (every entry, in order), M.redact and M.read_hidden, made
+-- when first asked for.
+setmetatable(M, { __index = function(t, k)
+  if k == "commands" then
+    local all = {}
+    for _, name in ipairs(GROUPS) do
+      for _, c in ipairs(group(name)) do all[#all + 1] = c end
+    end
+    rawset(t, "commands", all)
+    return all
+  elseif k == "redact" or k == "read_hidden" then
+    return group("services")[k]
+  end
+end })
 
 ---------------------------------------------------------------------------
 -- Building the parser from M.commands
@@ -508,7 +541,8 @@ end
 
 -- The entry of M.commands called `name`, or nil.
 function M.command(name)
-  for _, s in ipairs(M.commands) do if s.name == name then return s end end
+  local g = GROUP_OF[name]
+  for _, s in ipairs(g and group(g) or M.commands) do if s.name == name then return s end end
 end
 
 -- Builds the parser: `zis` with every command, or, with `only`, that one
@@ -540,8 +574,12 @@ function M.parser(state, only, program, just)
     error("help", 0)   -- stops the parse, as --help does
   end)
   p:command_target("_command_1")
-  for _, spec in ipairs(M.commands) do
-    if not just or spec.name == just then add_entry(p, spec, state, 1) end
+  if just then
+    local spec = M.command(just)
+    state.list = { spec }
+    add_entry(p, spec, state, 1)
+  else
+    for _, spec in ipairs(M.commands) do add_entry(p, spec, state, 1) end
   end
   return p
 end
@@ -549,7 +587,7 @@ end
 -- The spec of the command the parse chose (walking nested commands).
 local function chosen(result, state)
   if state.only then return state.only end
-  local list, spec, depth = M.commands, nil, 1
+  local list, spec, depth = state.list or M.commands, nil, 1
   while result["_command_" .. depth] do
     local name = result["_command_" .. depth]
     for _, s in ipairs(list) do if s.name == name then spec = s end end
@@ -581,8 +619,9 @@ local function command_words(argv, program)
   return table.concat(words, " ")
 end
 
--- The options that take a value, in every command, and the global ones.
-local function value_options()
+-- The options that take a value, in the commands given (default: every
+-- command), and the global ones.
+local function value_options(commands)
   local set = { ["--timeout"] = true }
   local function walk(list)
     for _, spec in ipairs(list or {}) do
@@ -592,7 +631,7 @@ local function value_options()
       walk(spec.commands)
     end
   end
-  walk(M.commands)
+  walk(commands or M.commands)
   return set
 end
 
@@ -600,8 +639,8 @@ end
 -- option '-1' (did you mean '-h'?)".  A negative number after an option
 -- that takes a value is that option's value ("--timeout=-1"), and the
 -- option's own check says what it must be.
-local function join_negative_values(args)
-  local takes, joined, i = value_options(), {}, 1
+local function join_negative_values(args, list)
+  local takes, joined, i = value_options(list), {}, 1
   while i <= #args do
     local a, nxt = args[i], args[i + 1]
     if a == "--" then
@@ -654,7 +693,7 @@ function M.main(argv, opts)
     -- (completion prints the whole parser's script: it needs them all)
     local just = not opts.only and first and first ~= "completion" and M.command(first) and first or nil
     local parser = M.parser(state, opts.only, program, just)
-    local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args))
+    local pok, parsed, result = pcall(parser.pparse, parser, join_negative_values(args, state.list))
     if state.help or state.version then
       out(state.version and zis.user_agent or state.help:get_help(), "\n")
       flush_stdout()
