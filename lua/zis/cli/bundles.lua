@@ -40,6 +40,18 @@ local function job_spec_command(which)
   }
 end
 
+-- A bundle file: its text (sent as it is) and the bundle, or a failure
+-- naming the file (the server's 400 would not).
+local function read_bundle(path)
+  local text = read_file(path, "the bundle, a JSON file")
+  local bundle, why = zis.decode_json(text)
+  if bundle == nil then fail(path .. ": not JSON (" .. tostring(why) .. ")") end
+  if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
+    fail(path .. ": not a bundle (a JSON object)")
+  end
+  return text, bundle
+end
+
 local commands = {
   {
     name = "integrations", summary = "list integrations",
@@ -92,14 +104,7 @@ local commands = {
                       "job specs are left uninstalled: prefer zis deploy.",
         args = { INTEGRATION, { "file", "the bundle, a JSON file" } },
         run = function(ctx, a)
-          local text = read_file(a.file, "the bundle, a JSON file")
-          -- sent as it is, but not when it is not JSON: the server's 400
-          -- would not name the file
-          local bundle, why = zis.decode_json(text)
-          if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
-          if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
-            fail(a.file .. ": not a bundle (a JSON object)")
-          end
+          local text = read_bundle(a.file)
           ctx:check(ctx:client():upload_bundle(a.integration, text))
           if ctx.json then return out('{"uploaded":true}\n') end
           out("uploaded ", a.file, " to ", a.integration,
@@ -164,12 +169,7 @@ local commands = {
       { "--uninstall-stale", "uninstall job specs of older bundles", flag = true },
     },
     run = function(ctx, a)
-      local text = read_file(a.file, "the bundle, a JSON file")
-      local bundle, why = zis.decode_json(text)
-      if bundle == nil then fail(a.file .. ": not JSON (" .. tostring(why) .. ")") end
-      if type(bundle) ~= "table" or getmetatable(bundle) == zis.array_metatable then
-        fail(a.file .. ": not a bundle (a JSON object)")
-      end
+      local text, bundle = read_bundle(a.file)
       local integration = a.integration or integration_of(bundle)
       local report
       if not integration then
