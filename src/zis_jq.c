@@ -43,6 +43,13 @@
 
 #define JQBOX "zis.jq.box"
 #define ERR_MAX 4096   /* error text kept per run: the first lines matter */
+#define JQCACHE "zis.jq.cache"
+/* Compiled programs kept per Lua state.  libjq 1.6 compiles its whole
+** builtin library in every jq_init/jq_compile (about 15 ms), while a
+** flow runs the same few expressions again and again; beyond this many
+** distinct expressions the cache starts again empty (the old boxes are
+** collected). */
+#define CACHE_MAX 64
 
 typedef struct JqBox {
   jq_state *jq;        /* NULL once closed */
@@ -50,6 +57,9 @@ typedef struct JqBox {
   int has_pending;
   char *err;           /* messages libjq reported (malloc'd), or NULL */
   size_t err_len;
+  int cached;          /* kept compiled in the cache between runs */
+  int running;         /* a run is using jq: a nested run (from a
+                          finalizer) must not start it again */
 } JqBox;
 
 /* ======================================================================
@@ -63,7 +73,12 @@ static void box_drop_pending (JqBox *b) {
   }
 }
 
-/* Idempotent: serves __gc, __close and the end of every run. */
+/* Ends a run: a cached box keeps its compiled program for the next run
+** (jq_start resets the state) and only drops what this run left; any
+** other box is closed. */
+static void box_end_run (JqBox *b);
+
+/* Idempotent: serves __gc, __close and the end of every uncached run. */
 static void box_close (JqBox *b) {
   box_drop_pending(b);
   if (b->jq != NULL) {
@@ -71,6 +86,18 @@ static void box_close (JqBox *b) {
     b->jq = NULL;
     jq_teardown(&jq);
   }
+  free(b->err);
+  b->err = NULL;
+  b->err_len = 0;
+}
+
+static void box_end_run (JqBox *b) {
+  b->running = 0;
+  if (!b->cached) {
+    box_close(b);
+    return;
+  }
+  box_drop_pending(b);
   free(b->err);
   b->err = NULL;
   b->err_len = 0;
@@ -117,7 +144,7 @@ static void note_invalid (JqBox *b, jv v) {
 }
 
 /* Stack: [-0, +2]: nil and "jq: <what>: <libjq's text>" without the
-** trailing newline; then the box is closed. */
+** trailing newline; then the run is ended (box_end_run). */
 static int box_fail (lua_State *L, JqBox *b, const char *what) {
   /* one line: libjq's first (the error); the rest repeats the source */
   const char *nl = b->err ? memchr(b->err, '\n', b->err_len) : NULL;
@@ -134,7 +161,7 @@ static int box_fail (lua_State *L, JqBox *b, const char *what) {
   } else {
     lua_pushfstring(L, "jq: %s", what);
   }
-  box_close(b);
+  box_end_run(b);
   return 2;
 }
 
@@ -150,7 +177,70 @@ static JqBox *box_new (lua_State *L) {
   b->pending = jv_invalid();   /* no allocation: safe to leave unfreed */
   b->err = NULL;
   b->err_len = 0;
+  b->cached = 0;
+  b->running = 0;
   luaL_setmetatable(L, JQBOX);
+  return b;
+}
+
+/* Stack: [-0, +1]: a box with expr compiled and not running, from the
+** cache or made now (and kept in the cache when it compiles), or nil and
+** a message (+2, returns NULL) when it does not compile. */
+static JqBox *box_for (lua_State *L, const char *expr, int *failed) {
+  JqBox *b;
+  *failed = 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, JQCACHE) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
+  }
+  if (lua_getfield(L, -1, expr) == LUA_TUSERDATA) {
+    b = (JqBox *)lua_touserdata(L, -1);
+    if (b->jq != NULL && !b->running) {
+      lua_remove(L, -2);   /* the cache */
+      return b;
+    }
+  }
+  lua_pop(L, 1);           /* [cache] */
+  b = box_new(L);          /* [cache, box] */
+  b->jq = jq_init();
+  if (b->jq == NULL) {
+    lua_remove(L, -2);
+    *failed = box_fail(L, b, "cannot start (out of memory)");
+    return NULL;
+  }
+  jq_set_error_cb(b->jq, on_jq_error, b);
+  if (!jq_compile(b->jq, expr)) {
+    lua_remove(L, -2);
+    *failed = box_fail(L, b, "cannot compile the expression");
+    return NULL;
+  }
+  /* the count of cached programs lives at the cache's [1] (keys are
+  ** otherwise expressions, strings) */
+  lua_rawgeti(L, -2, 1);
+  if (lua_tointeger(L, -1) >= CACHE_MAX) {
+    lua_pop(L, 1);         /* [cache, box] */
+    lua_remove(L, -2);     /* [box] */
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
+    lua_rotate(L, -2, 1);  /* [cache, box] */
+    lua_pushinteger(L, 0);
+  }
+  lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+  lua_rawseti(L, -4, 1);
+  lua_pop(L, 1);
+  /* a running program stays in its place; a closed one (it halted) is
+  ** replaced */
+  if (lua_getfield(L, -2, expr) == LUA_TNIL
+      || ((JqBox *)lua_touserdata(L, -1))->jq == NULL) {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -4, expr);
+    b->cached = 1;
+  }
+  lua_pop(L, 1);
+  lua_remove(L, -2);       /* [box] */
   return b;
 }
 
@@ -159,14 +249,18 @@ static JqBox *box_new (lua_State *L) {
 ** Stack: [-0, +1 or +2], with the box it makes left below the results
 ** (the caller's return count takes the top values only). */
 static int run_text (lua_State *L, const char *expr, const char *text, size_t len) {
-  JqBox *b = box_new(L);
+  JqBox *b;
   lua_Integer n = 0;
   jv input;
-  if (len > (size_t)0x7fffffff) return box_fail(L, b, "input too large");
-  b->jq = jq_init();
-  if (b->jq == NULL) return box_fail(L, b, "cannot start (out of memory)");
-  jq_set_error_cb(b->jq, on_jq_error, b);
-  if (!jq_compile(b->jq, expr)) return box_fail(L, b, "cannot compile the expression");
+  int failed;
+  if (len > (size_t)0x7fffffff) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "jq: input too large");
+    return 2;
+  }
+  b = box_for(L, expr, &failed);
+  if (b == NULL) return failed;
+  b->running = 1;
   input = jv_parse_sized(text, (int)len);
   if (!jv_is_valid(input)) {
     note_invalid(b, input);
@@ -194,6 +288,10 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
     lua_rawseti(L, -2, ++n);
   }
   if (jq_halted(b->jq)) {
+    /* libjq 1.6's jq_reset frees the halt's exit code and message
+    ** without forgetting them, so the next jq_start would free them
+    ** again: a program that halted is not run again (1.7 fixed it). */
+    b->cached = 0;
     /* halt_error: the program stopped itself; its message is the error */
     jv m = jq_get_error_message(b->jq);
     int had_message = jv_is_valid(m) && jv_get_kind(m) != JV_KIND_NULL;
@@ -208,7 +306,7 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
       return box_fail(L, b, "halted");
     }
   }
-  box_close(b);
+  box_end_run(b);
   return 1;
 }
 
