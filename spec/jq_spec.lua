@@ -45,11 +45,11 @@ local function jq_command(list)
   -- the jq command runs unsanitized under make asan (it is not ours)
   local p = assert(io.popen("env -u LD_PRELOAD jq -c " .. shell_quote(table.concat(parts, ", ")) .. " " .. f
                             .. " 2>/dev/null"))
-  local lines, current = {}, nil
+  local lines, current = {}, 0
   for l in p:lines() do
     local i = l:match('^"@@(%d+)"$')
-    if i then current = {} lines[tonumber(i)] = current
-    else current[#current + 1] = l end
+    if i then current = tonumber(i) lines[current] = {}
+    else table.insert(lines[current], l) end
   end
   local ok = p:close()
   os.remove(f)
@@ -120,6 +120,7 @@ describe("zis.jq", function()
       assert.equal("jq: halted: stop", why)
       assert.same({ "7" }, jq.run("if . then \"stop\" | halt_error else 7 end", "false"))
       r, why = jq.run(".", "{x")
+      assert.is_nil(r)
       assert.matches("^jq: input is not JSON", why)
       assert.same({ "{\"a\":1}" }, jq.run(".", "{\"a\":1}"))
     end
