@@ -208,11 +208,14 @@ describe("zis command: ZIS services", function()
     for _, words in ipairs{ "configs", "configs list", "configs set", "configs delete", "connections",
                             "connections list", "connections create", "connections delete", "links",
                             "webhooks", "webhooks create", "webhooks get", "token" } do
-      local code, out = zis_cmd(words .. " --help")
+      local argv = {}
+      for w in words:gmatch("%S+") do argv[#argv + 1] = w end
+      argv[#argv + 1] = "--help"
+      local code, out = H.zis_main(argv)   -- (in this process: 25 ms cheaper)
       assert.equal(0, code, words)
       assert.matches("Usage: zis " .. words, out, 1, true)
     end
-    local _, out = zis_cmd("connections create --help")
+    local _, out = H.zis_main{ "connections", "create", "--help" }
     assert.matches("--secret-env", out, 1, true)
   end)
 end)

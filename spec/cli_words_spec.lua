@@ -86,11 +86,16 @@ describe("zis, given a bad file", function()
     os.execute("rm -rf " .. sh_quote(dir))
   end)
 
+  -- (in this process: H.zis_main runs what bin/zis runs, 25 ms cheaper)
   for _, bad in ipairs(BAD) do
     for _, words in ipairs(COMMANDS) do
       local args = words:gsub("F", function() return sh_quote(bad[2]) end)
+      local argv = {}
+      for w in words:gmatch("%S+") do
+        argv[#argv + 1] = w == "F" and bad[2] or w:gsub("=F$", function() return "=" .. bad[2] end)
+      end
       it(words:gsub("F", "<" .. bad[1] .. ">") .. ": one line naming the path", function()
-        local code, out, err = zis_cmd(args)
+        local code, out, err = H.zis_main(argv)
         assert.is_true(code == 1 or code == 2, args .. ": exit " .. tostring(code))
         assert.equal("", out)
         assert_words(err, args)
