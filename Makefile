@@ -48,6 +48,10 @@ LUA_LOOP_MODULES = lua/zis/loop/cqueues.lua lua/zis/loop/luv.lua
 # zis.flow.*: installed under zis/flow/
 LUA_FLOW_MODULES = lua/zis/flow/path.lua lua/zis/flow/choice.lua lua/zis/flow/actions.lua \
                    lua/zis/flow/cli.lua
+# zis.validate.*: installed under zis/validate/
+LUA_VALIDATE_MODULES = lua/zis/validate/values.lua lua/zis/validate/checker.lua lua/zis/validate/states.lua \
+                       lua/zis/validate/choice.lua lua/zis/validate/resources.lua \
+                       lua/zis/validate/integration.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
@@ -238,6 +242,8 @@ install: all
 	install -m 0644 $(LUA_LOOP_MODULES) $(DESTDIR)$(LUA_DIR)/zis/loop/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/flow
 	install -m 0644 $(LUA_FLOW_MODULES) $(DESTDIR)$(LUA_DIR)/zis/flow/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/validate
+	install -m 0644 $(LUA_VALIDATE_MODULES) $(DESTDIR)$(LUA_DIR)/zis/validate/
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
@@ -246,10 +252,12 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/validate/,$(notdir $(LUA_VALIDATE_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/plan/,$(notdir $(LUA_PLAN_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/cli/,$(notdir $(LUA_CLI_MODULES)))
 	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow \
 	  $(DESTDIR)$(LUA_DIR)/zis/plan $(DESTDIR)$(LUA_DIR)/zis/cli 2>/dev/null
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/validate 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:
