@@ -51,6 +51,10 @@ LUA_FLOW_MODULES = lua/zis/flow/path.lua lua/zis/flow/choice.lua lua/zis/flow/ac
 # zis.graph.*: installed under zis/graph/
 LUA_GRAPH_MODULES = lua/zis/graph/text.lua lua/zis/graph/model.lua lua/zis/graph/trace.lua \
                     lua/zis/graph/dot.lua lua/zis/graph/mermaid.lua lua/zis/graph/graphviz.lua
+# zis.validate.*: installed under zis/validate/
+LUA_VALIDATE_MODULES = lua/zis/validate/values.lua lua/zis/validate/checker.lua lua/zis/validate/states.lua \
+                       lua/zis/validate/choice.lua lua/zis/validate/resources.lua \
+                       lua/zis/validate/integration.lua
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
@@ -243,6 +247,8 @@ install: all
 	install -m 0644 $(LUA_FLOW_MODULES) $(DESTDIR)$(LUA_DIR)/zis/flow/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/graph
 	install -m 0644 $(LUA_GRAPH_MODULES) $(DESTDIR)$(LUA_DIR)/zis/graph/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/validate
+	install -m 0644 $(LUA_VALIDATE_MODULES) $(DESTDIR)$(LUA_DIR)/zis/validate/
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
@@ -252,11 +258,13 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/graph/,$(notdir $(LUA_GRAPH_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/validate/,$(notdir $(LUA_VALIDATE_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/plan/,$(notdir $(LUA_PLAN_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/cli/,$(notdir $(LUA_CLI_MODULES)))
 	-rmdir $(DESTDIR)$(LUA_DIR)/zis/mock $(DESTDIR)$(LUA_DIR)/zis/loop $(DESTDIR)$(LUA_DIR)/zis/flow \
 	  $(DESTDIR)$(LUA_DIR)/zis/graph \
 	  $(DESTDIR)$(LUA_DIR)/zis/plan $(DESTDIR)$(LUA_DIR)/zis/cli 2>/dev/null
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/validate 2>/dev/null
 	-rmdir $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis 2>/dev/null
 
 clean:
