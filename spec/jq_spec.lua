@@ -124,11 +124,16 @@ describe("zis.jq", function()
       assert.matches("^jq: input is not JSON", why)
       assert.same({ "{\"a\":1}" }, jq.run(".", "{\"a\":1}"))
     end
-    -- more distinct programs than are kept (64): each still gives its own
+    -- more distinct programs than are kept: each still gives its own
     -- answer, the first ones again after the cache started over
-    for i = 1, 66 do assert.same({ tostring(i) }, jq.run(". + " .. i, "0")) end
-    for i = 66, 63, -1 do assert.same({ tostring(2 * i) }, jq.run(". + " .. i, tostring(i))) end
-    for i = 1, 2 do assert.same({ tostring(2 * i) }, jq.run(". + " .. i, tostring(i))) end
+    assert.equal(64, jq.cache_limit(4))
+    for i = 1, 7 do assert.same({ tostring(i) }, jq.run(". + " .. i, "0")) end
+    for i = 7, 1, -1 do assert.same({ tostring(2 * i) }, jq.run(". + " .. i, tostring(i))) end
+    assert.equal(4, jq.cache_limit(0))     -- none kept: each run compiles
+    for i = 1, 3 do assert.same({ tostring(i + 1) }, jq.run(". + 1", tostring(i))) end
+    assert.equal(0, jq.cache_limit(64))
+    assert.has_error(function() jq.cache_limit(-1) end)
+    assert.has_error(function() jq.cache_limit(1.5) end)
   end)
 
   it("gives a run started by a finalizer during a run of the same program its own answer", function()

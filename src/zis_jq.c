@@ -9,6 +9,8 @@
 **
 **   jq.run(expr, json_text)  -> list of result JSON texts | nil, message
 **   jq.eval(expr, value)     -> list of result values     | nil, message
+**   jq.cache_limit([n])      -> how many compiled programs are kept
+**                               (default 64), before setting it to n
 **
 ** eval converts through zis.core's own codec (encode_json, decode_json),
 ** so integers stay Lua integers on the way in and out (jq itself holds
@@ -44,12 +46,13 @@
 #define JQBOX "zis.jq.box"
 #define ERR_MAX 4096   /* error text kept per run: the first lines matter */
 #define JQCACHE "zis.jq.cache"
-/* Compiled programs kept per Lua state.  libjq 1.6 compiles its whole
-** builtin library in every jq_init/jq_compile (about 15 ms), while a
-** flow runs the same few expressions again and again; beyond this many
-** distinct expressions the cache starts again empty (the old boxes are
-** collected). */
-#define CACHE_MAX 64
+#define JQCACHE_MAX "zis.jq.cache_max"
+/* Compiled programs kept per Lua state (jq.cache_limit changes it).
+** libjq 1.6 compiles its whole builtin library in every jq_init and
+** jq_compile (about 15 ms), while a flow runs the same few expressions
+** again and again; beyond this many distinct expressions the cache
+** starts again empty (the old boxes are collected). */
+#define CACHE_MAX_DEFAULT 64
 
 typedef struct JqBox {
   jq_state *jq;        /* NULL once closed */
@@ -183,6 +186,30 @@ static JqBox *box_new (lua_State *L) {
   return b;
 }
 
+/* The count of programs kept (jq.cache_limit), read from the registry. */
+static lua_Integer cache_max (lua_State *L) {
+  lua_Integer n = CACHE_MAX_DEFAULT;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, JQCACHE_MAX) == LUA_TNUMBER) n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return n;
+}
+
+/* jq.cache_limit([n]) -> the count of compiled programs kept before
+** (n: 0 keeps none, up to 100000) */
+static int jq_cache_limit (lua_State *L) {
+  lua_Integer before = cache_max(L);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= 100000, 1, "must be 0 to 100000");
+    lua_pushinteger(L, n);
+    lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE_MAX);
+    lua_pushnil(L);   /* start over: what was kept beyond n goes */
+    lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
+  }
+  lua_pushinteger(L, before);
+  return 1;
+}
+
 /* Stack: [-0, +1]: a box with expr compiled and not running, from the
 ** cache or made now (and kept in the cache when it compiles), or nil and
 ** a message (+2, returns NULL) when it does not compile. */
@@ -219,7 +246,7 @@ static JqBox *box_for (lua_State *L, const char *expr, int *failed) {
   /* the count of cached programs lives at the cache's [1] (keys are
   ** otherwise expressions, strings) */
   lua_rawgeti(L, -2, 1);
-  if (lua_tointeger(L, -1) >= CACHE_MAX) {
+  if (lua_tointeger(L, -1) >= cache_max(L)) {
     lua_pop(L, 1);         /* [cache, box] */
     lua_remove(L, -2);     /* [box] */
     lua_newtable(L);
@@ -357,6 +384,7 @@ static int jq_eval (lua_State *L) {
 
 static const luaL_Reg jq_funcs[] = {
   {"run", jq_run},
+  {"cache_limit", jq_cache_limit},
   {"eval", NULL},       /* set below, with the codec as upvalues */
   {NULL, NULL}
 };
