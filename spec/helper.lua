@@ -208,7 +208,7 @@ function H.zis_main(argv, env, stdin)
   local saved = { io.stdin, io.stdout, io.stderr, os.getenv }
   local i, o, e = io.tmpfile(), io.tmpfile(), io.tmpfile()
   if stdin then i:write(stdin) i:seek("set") end
-  io.stdin, io.stdout, io.stderr = i, o, e
+  io.stdin, io.stdout, io.stderr = i, o, e  -- luacheck: ignore 122
   os.getenv = function(name) return env[name] end  -- luacheck: ignore 122
   local ok, code = pcall(require("zis.cli").main, argv)
   io.stdin, io.stdout, io.stderr, os.getenv = table.unpack(saved)  -- luacheck: ignore 122
