@@ -1,13 +1,19 @@
 -- zis.mock.answers: what every route of the local registry shares: the
--- status reasons and Zendesk's error envelope, the 200 answer, a decoded
--- path segment, JSON arrays and cursor paging.
+-- status reasons and Zendesk's error envelope, the 200, 201 and 204
+-- answers, the request checks (a JSON object body, a decoded path
+-- segment, `*` wildcards), cursor paging and the merge of a PATCH.
 
 local core = require "zis.core"
+local is_object = require("zis.util").is_object
 
-local encode = core.encode_json
+local decode, encode = core.decode_json, core.encode_json
 local null = core.null
+local array_mt = getmetatable(core.array{})
 
 local M = {}
+
+-- The prefix of every ZIS services path.
+M.ZIS = "/api/services/zis"
 
 local REASONS = {
   [200] = "OK", [201] = "Created", [204] = "No Content", [302] = "Found",
@@ -82,6 +88,39 @@ local function paginate(items, q, key, strip, cursor_of, render)
   return ok('{"' .. key .. '":' .. json_array(page) .. ',"meta":' .. encode(meta) .. '}')
 end
 
+local function now_iso() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+local function created(key, value)
+  return 201, encode{ [key] = value }, "application/json; charset=utf-8"
+end
+local function no_content() return 204, "", "text/plain; charset=utf-8" end
+local function invalid(detail) return api_error(400, "1010", detail, "Invalid parameter") end
+local function missing(detail) return api_error(404, "1020", detail, "Missing Resource") end
+
+-- A request body that is a JSON object, or nil (empty, an array, not JSON).
+local function body_object(body)
+  if body == "" then return nil end
+  local t = decode(body)
+  if type(t) ~= "table" or getmetatable(t) == array_mt then return nil end
+  return t
+end
+
+-- "*" matches any run of characters; everything else literally.
+local function wildcard(pattern)
+  local p = pattern:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*")
+  return "^" .. p .. "$"
+end
+
+-- Merges changes into a stored object, objects key by key (a PATCH).
+local function deep_merge(into, changes)
+  for k, v in pairs(changes) do
+    if is_object(v) and is_object(into[k]) then deep_merge(into[k], v)
+    else into[k] = v end
+  end
+  return into
+end
+
 M.REASONS, M.url_decode, M.json_array, M.api_error, M.ok, M.paginate = REASONS, url_decode,
   json_array, api_error, ok, paginate
+M.now_iso, M.created, M.no_content, M.invalid, M.missing = now_iso, created, no_content, invalid, missing
+M.body_object, M.wildcard, M.deep_merge = body_object, wildcard, deep_merge
 return M

@@ -3,15 +3,16 @@
 -- the gate that refuses any other (404, or 405), and the answer to one
 -- request: control, fault, auth, then the API.  Its state is
 -- zis.mock.state's; the answers are in zis.mock.registry_api (the
--- Registry API), zis.mock.services (the ZIS services), zis.mock.control
--- (the control endpoints) and zis.mock.ratelimit.  zis.mock.server puts
--- it on loopback.
+-- Registry API), zis.mock.support (the Support API's OAuth clients and
+-- tokens), zis.mock.services (the ZIS services), zis.mock.control (the
+-- control endpoints) and zis.mock.ratelimit.  zis.mock.server puts it on
+-- loopback.
 
-local socket = require "socket"
-local core = require "zis.core"
 local state = require "zis.mock.state"
 local answers = require "zis.mock.answers"
 require "zis.mock.registry_api"
+require "zis.mock.support"
+require "zis.mock.services"
 require "zis.mock.control"
 
 local insert, remove = table.insert, table.remove
@@ -19,13 +20,6 @@ local api_error, url_decode = answers.api_error, answers.url_decode
 local Registry = state.Registry
 
 local M = {}
-
-require("zis.mock.services").install(Registry, {
-  api_error = api_error, ok = answers.ok, encode = core.encode_json, decode = core.decode_json,
-  null = core.null, json_array = answers.json_array, url_decode = url_decode,
-  paginate = answers.paginate, array = core.array, array_mt = getmetatable(core.array{}),
-  ACCOUNT_ID = state.ACCOUNT_ID, ADMIN_ID = state.ADMIN_ID, now = socket.gettime,
-})
 
 -- Whether a host to serve on is loopback (zis.mock.server refuses others).
 local function is_loopback(host)

@@ -116,5 +116,15 @@ function Registry:find_job_spec(integ, name)
   end
 end
 
+-- An integration's records of the ZIS services, made on first use.
+function Registry:services_state(integ)
+  local s = self.svc[integ]
+  if not s then
+    s = { configs = {}, connections = {}, links = {}, webhooks = {}, oauth_clients = {} }
+    self.svc[integ] = s
+  end
+  return s
+end
+
 M.Registry = Registry
 return M
