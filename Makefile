@@ -39,7 +39,10 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
 LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua lua/zis/mock/registry.lua \
-                   lua/zis/mock/server.lua
+                   lua/zis/mock/server.lua lua/zis/mock/answers.lua lua/zis/mock/state.lua \
+                   lua/zis/mock/registry_api.lua lua/zis/mock/control.lua lua/zis/mock/ratelimit.lua \
+                   lua/zis/mock/support.lua lua/zis/mock/configs.lua lua/zis/mock/connections.lua \
+                   lua/zis/mock/links.lua lua/zis/mock/webhooks.lua
 # zis.plan.*: installed under zis/plan/
 LUA_PLAN_MODULES = lua/zis/plan/diff.lua lua/zis/plan/live.lua lua/zis/plan/steps.lua \
                    lua/zis/plan/webhooks.lua lua/zis/plan/import.lua

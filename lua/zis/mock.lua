@@ -16,9 +16,10 @@
 -- job specs listed from uploaded bundles with an `installed` flag that an
 -- upload resets, and 409 for an existing integration.  The ZIS services
 -- (configs, connections, OAuth clients and flows, links, inbound webhooks)
--- and the Support API's OAuth clients and tokens are in zis.mock.services:
--- every services call takes a Bearer token minted through
--- POST /api/v2/oauth/tokens for that integration's own OAuth client.
+-- are in zis.mock.services and the modules it loads, the Support API's
+-- OAuth clients and tokens in zis.mock.support: every services call takes
+-- a Bearer token minted through POST /api/v2/oauth/tokens for that
+-- integration's own OAuth client.
 -- Answers are gzipped when the request accepts gzip and the body is at
 -- least 1 KB, and can be sent chunked (zis.mock.wire).
 --
