@@ -67,6 +67,18 @@ local CONNECTION_FIELDS = {
 }
 local CONNECTION_TYPES = { "api_key", "basic_auth", "bearer_token" }
 
+-- The header names an API key connection may not use (case-insensitive)
+-- and the prefixes it may not start with: the client refuses them before
+-- any request and the local registry answers 400 (docs/zendesk-api.md).
+local RESERVED_HEADER_NAMES = {
+  "accept-charset", "accept-encoding", "access-control-request-headers",
+  "access-control-request-method", "authorization", "connection", "content-length",
+  "content-type", "cookie", "cookie2", "date", "dnt", "expect", "host", "keep-alive",
+  "origin", "proxy-authorization", "referer", "te", "trailer", "transfer-encoding",
+  "upgrade", "user-agent", "via",
+}
+local RESERVED_HEADER_PREFIXES = { "x-zis-", "x-amz-", "x-forwarded-", "proxy-", "sec-" }
+
 local LINK_QUERY = {
   { "link_type", "string", to = "query", param = "link_type", required = true },
   { "left_object_name", "string", to = "query", param = "left_object_name" },
@@ -246,6 +258,7 @@ local rows = {
 }
 
 rows.CONNECTION_FIELDS = CONNECTION_FIELDS
+rows.RESERVED_HEADER_NAMES, rows.RESERVED_HEADER_PREFIXES = RESERVED_HEADER_NAMES, RESERVED_HEADER_PREFIXES
 
 -- Compile the templates once: the literal pieces and the holes, in order.
 for _, row in ipairs(rows) do

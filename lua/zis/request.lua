@@ -9,6 +9,7 @@
 -- the local registry does.
 
 local core = require "zis.core"
+local ENDPOINTS = require "zis.endpoints"
 
 local encode, null = core.encode_json, core.null
 local error, ipairs, next, pairs, select, tostring, type =
@@ -289,17 +290,12 @@ M.build_general = build_general   -- every row (the fuzz target checks the two a
 
 M.checks = {}
 
--- The header names an API key connection may not use (case-insensitive)
--- and the prefixes it may not start with: the list the local registry
--- enforces (zis.mock.services), so the client refuses no more and no less.
+-- The header names an API key connection may not use, as a set, and the
+-- prefixes: from zis.endpoints, which the local registry reads too, so the
+-- client refuses no more and no less.
 local RESERVED_HEADERS = {}
-for h in ([[accept-charset accept-encoding access-control-request-headers
-  access-control-request-method authorization connection content-length content-type
-  cookie cookie2 date dnt expect host keep-alive origin proxy-authorization referer
-  te trailer transfer-encoding upgrade user-agent via]]):gmatch("%S+") do
-  RESERVED_HEADERS[h] = true
-end
-local RESERVED_PREFIXES = { "x-zis-", "x-amz-", "x-forwarded-", "proxy-", "sec-" }
+for _, h in ipairs(ENDPOINTS.RESERVED_HEADER_NAMES) do RESERVED_HEADERS[h] = true end
+local RESERVED_PREFIXES = ENDPOINTS.RESERVED_HEADER_PREFIXES
 M.RESERVED_HEADERS, M.RESERVED_PREFIXES = RESERVED_HEADERS, RESERVED_PREFIXES
 
 -- A host name (the API's examples: "api.example.com"; connections are

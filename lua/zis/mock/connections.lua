@@ -21,15 +21,10 @@ local ADMIN_ID = state.ADMIN_ID
 local M = {}
 
 -- Header names an API key connection may not use (case-insensitive), and
--- prefixes it may not start with.
-M.RESERVED_HEADERS = {
-  "accept-charset", "accept-encoding", "access-control-request-headers",
-  "access-control-request-method", "authorization", "connection", "content-length",
-  "content-type", "cookie", "cookie2", "date", "dnt", "expect", "host", "keep-alive",
-  "origin", "proxy-authorization", "referer", "te", "trailer", "transfer-encoding",
-  "upgrade", "user-agent", "via",
-}
-M.RESERVED_PREFIXES = { "x-zis-", "x-amz-", "x-forwarded-", "proxy-", "sec-" }
+-- prefixes it may not start with: zis.endpoints holds them, for the
+-- client and this registry.
+M.RESERVED_HEADERS = require("zis.endpoints").RESERVED_HEADER_NAMES
+M.RESERVED_PREFIXES = require("zis.endpoints").RESERVED_HEADER_PREFIXES
 
 -- The fields each connection type takes (zis.endpoints holds them, for
 -- every module): all required, and the secret that every read redacts.
