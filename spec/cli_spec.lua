@@ -4,18 +4,11 @@ local H = require "spec.helper"
 
 local EXAMPLE = "examples/bundles/example.json"
 
--- Runs bin/zis with the local registry's fake credentials in the
--- environment; returns exit status, stdout, stderr.
-local function zis_cmd(args, env)
-  local out, err = os.tmpname(), os.tmpname()
-  local cmd = string.format("env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s",
-    H.url, H.email, H.token, env or "", args, out, err)
-  local _, _, code = os.execute(cmd)
-  local o, e = H.read(out), H.read(err)
-  os.remove(out)
-  os.remove(err)
-  return code, o, e
-end
+-- Runs zis with the local registry's fake credentials in the environment
+-- (zis's main in this process, H.zis_sh: 25 ms cheaper than a process);
+-- returns exit status, stdout, stderr.  What only a process shows (its
+-- path, its descriptors, signals) is run as bin/zis by the tests below.
+local function zis_cmd(args, env, stdin) return H.zis_sh(args, env, stdin) end
 
 describe("zis command", function()
   before_each(H.reset)

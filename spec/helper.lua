@@ -205,19 +205,68 @@ end
 -- and the specs of bin/zis itself (paths, signals, terminals) run it.
 function H.zis_main(argv, env, stdin)
   env = env or { ZENDESK_URL = H.url, ZENDESK_EMAIL = H.email, ZENDESK_API_TOKEN = H.token }
-  local saved = { io.stdin, io.stdout, io.stderr, os.getenv }
+  local saved = { io.stdin, io.stdout, io.stderr, os.getenv, core.isatty }
+  -- its stdin, stdout and stderr are files, whatever this process has
+  core.isatty = function() return false end
   local i, o, e = io.tmpfile(), io.tmpfile(), io.tmpfile()
   if stdin then i:write(stdin) i:seek("set") end
   io.stdin, io.stdout, io.stderr = i, o, e  -- luacheck: ignore 122
   os.getenv = function(name) return env[name] end  -- luacheck: ignore 122
   local ok, code = pcall(require("zis.cli").main, argv)
-  io.stdin, io.stdout, io.stderr, os.getenv = table.unpack(saved)  -- luacheck: ignore 122
+  io.stdin, io.stdout, io.stderr, os.getenv, core.isatty = table.unpack(saved)  -- luacheck: ignore 122
   o:seek("set")
   e:seek("set")
   local out, err = o:read("a"), e:read("a")
   i:close() o:close() e:close()
   assert(ok, code)
   return code, out, err
+end
+
+-- H.shell_words(s) -> list: the words of a shell command line made of
+-- plain words, '...' (sh_quote's quoting, '\'' included) and "..."
+-- (no expansions); raises on anything a shell would expand or redirect.
+function H.shell_words(s)
+  local words, i, n = {}, 1, #s
+  while i <= n do
+    while s:sub(i, i):match("%s") do i = i + 1 end
+    if i > n then break end
+    local word = {}
+    while i <= n and not s:sub(i, i):match("%s") do
+      local c = s:sub(i, i)
+      if c == "'" then
+        local j = assert(s:find("'", i + 1, true), "unclosed ' in: " .. s)
+        word[#word + 1] = s:sub(i + 1, j - 1)
+        i = j + 1
+      elseif c == '"' then
+        local j = assert(s:find('"', i + 1, true), 'unclosed " in: ' .. s)
+        local inner = s:sub(i + 1, j - 1)
+        assert(not inner:find("[$`\\]"), "an expansion in: " .. s)
+        word[#word + 1] = inner
+        i = j + 1
+      elseif c == "\\" then   -- a quoted character
+        word[#word + 1] = s:sub(i + 1, i + 1)
+        i = i + 2
+      else
+        assert(not c:find("[<>|;&$`*?(){}]"), "not a plain word in: " .. s)
+        word[#word + 1] = c
+        i = i + 1
+      end
+    end
+    words[#words + 1] = table.concat(word)
+  end
+  return words
+end
+
+-- H.zis_sh(args [, env [, stdin]]) -> exit status, stdout, stderr:
+-- H.zis_main for a command line written as for a shell: args the words
+-- after `zis`, env "NAME=value ..." added to the fake credentials.
+function H.zis_sh(args, env, stdin)
+  local vars = { ZENDESK_URL = H.url, ZENDESK_EMAIL = H.email, ZENDESK_API_TOKEN = H.token }
+  for _, w in ipairs(H.shell_words(env or "")) do
+    local k, v = assert(w:match("^([%w_]+)=(.*)$"))
+    vars[k] = v
+  end
+  return H.zis_main(H.shell_words(args), vars, stdin)
 end
 
 return H

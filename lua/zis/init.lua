@@ -18,7 +18,6 @@ local class = require "zis.client"
 local error, ipairs, math, pairs, string, table, tostring, type =
       error, ipairs, math, pairs, string, table, tostring, type
 local state = core.state
-local getenv = os.getenv
 
 local zis = {
   _VERSION = "lua-zis " .. core.version,
@@ -350,7 +349,7 @@ zis.environment = ENV
 -- subdomain replaces both of the environment's, an explicit token or
 -- password replaces both of its secrets.
 function zis.from_env(opts, env)
-  env = env or getenv
+  env = env or os.getenv
   if opts ~= nil and type(opts) ~= "table" then
     error("zis.from_env: expected a table of options", 2)
   end
