@@ -11,19 +11,10 @@ local EVENT = "examples/flows/event_urgent.json"
 
 local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- Runs bin/zis with the local registry's fake credentials; returns exit
--- status, stdout, stderr.
-local function zis_cmd(args, env)
-  local out, err = os.tmpname(), os.tmpname()
-  local cmd = string.format(
-    "env ZENDESK_URL=%s ZENDESK_EMAIL=%s ZENDESK_API_TOKEN=%s %s bin/zis %s >%s 2>%s </dev/null",
-    H.url, H.email, H.token, env or "", args, out, err)
-  local _, _, code = os.execute(cmd)
-  local o, e = H.read(out), H.read(err)
-  os.remove(out)
-  os.remove(err)
-  return code, o, e
-end
+-- Runs zis with the local registry's fake credentials (zis's main in
+-- this process, H.zis_sh: 25 ms cheaper than bin/zis); returns exit
+-- status, stdout, stderr.  Terminals, pipes and signals: bin/zis, below.
+local function zis_cmd(args, env) return H.zis_sh(args, env) end
 
 -- Lua internals a message to a user must not show.
 local INTERNALS = { "%f[%w]nil%f[%W]", "%f[%w]table%f[%W]", "%f[%w]string%f[%W]", "%f[%w]userdata%f[%W]",

@@ -6,15 +6,9 @@ local H = require "spec.helper"
 local BUNDLE = "examples/flows/bundle.json"
 local EVENT = "examples/flows/event_urgent.json"
 
--- bin/zis ARGS -> exit status, stdout, stderr
-local function zis_cmd(args)
-  local out, err = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(string.format("bin/zis %s >%s 2>%s", args, out, err))
-  local o, e = H.read(out), H.read(err)
-  os.remove(out)
-  os.remove(err)
-  return code, o, e
-end
+-- zis ARGS -> exit status, stdout, stderr (zis's main in this process:
+-- H.zis_sh, 25 ms cheaper than bin/zis)
+local function zis_cmd(args) return H.zis_sh(args) end
 
 local function write(text)
   local f = os.tmpname()
