@@ -208,7 +208,7 @@ sys.stdout.write(out.decode("utf-8", "replace"))
 ]]
 
 describe("zis connections create on a terminal", function()
-  local have_pty = os.execute("env -u LD_PRELOAD -u LUA_INIT_5_4 python3 -c 'import pty' 2>/dev/null")
+  local have_pty = os.execute("env -u LD_PRELOAD -u LUA_INIT_5_4 " .. H.python3 .. " -c 'import pty' 2>/dev/null")
   local helper = os.tmpname()
   local f = assert(io.open(helper, "w"))
   f:write(TYPE_IN)
@@ -225,7 +225,7 @@ describe("zis connections create on a terminal", function()
       "bin/zis connections create words_demo bearer_token %s --domain api.acme.com; echo status=$?; " ..
       "stty -a | grep -o -- '[-]*echo ' | head -1", H.url, H.email, H.token, name)
     -- without make asan's preloads: python is not ours, and its child runs the normal build
-    local p = assert(io.popen("env -u LD_PRELOAD -u LUA_INIT_5_4 python3 " .. helper .. " " ..
+    local p = assert(io.popen("env -u LD_PRELOAD -u LUA_INIT_5_4 " .. H.python3 .. " " .. helper .. " " ..
                               sh_quote(keys) .. " " .. sh_quote(line)))
     local out = p:read("a")
     p:close()

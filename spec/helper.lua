@@ -222,6 +222,14 @@ function H.zis_main(argv, env, stdin)
   return code, out, err
 end
 
+-- H.python3: the system's python3 (the specs run it for its pty module),
+-- not a version manager's shim on PATH (pyenv's costs 0.7 s a start).
+H.python3 = "python3"
+for _, p in ipairs{ "/usr/bin/python3", "/usr/local/bin/python3" } do
+  local f = io.open(p, "rb")
+  if f then f:close() H.python3 = p break end
+end
+
 -- H.shell_words(s) -> list: the words of a shell command line made of
 -- plain words, '...' (sh_quote's quoting, '\'' included) and "..."
 -- (no expansions); raises on anything a shell would expand or redirect.

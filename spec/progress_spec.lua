@@ -43,7 +43,7 @@ sys.stdout.write("\nstatus=%d\n" % os.waitstatus_to_exitcode(status))
   f:close()
   -- without make asan's preloads: python is not ours, and zis, its child,
   -- then runs the normal build
-  local p = io.popen("env -u LD_PRELOAD -u LUA_INIT_5_4 python3 " .. script .. " '" .. ENV ..
+  local p = io.popen("env -u LD_PRELOAD -u LUA_INIT_5_4 " .. H.python3 .. " " .. script .. " '" .. ENV ..
                      " lua5.4 bin/zis " .. args .. "'")
   local out = p:read("a")
   p:close()
