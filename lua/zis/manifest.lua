@@ -57,13 +57,13 @@ end
 
 -- Arrays and objects as every module reads them (zis.util); a manifest
 -- written in Lua may also give an empty {} where a list is expected.
-local function is_array(v) return util.is_array(v) or util.is_empty(v) end
+local is_list = util.is_list
 local is_object = util.is_object
 
 local sorted_keys = require("zis.util").sorted_keys
 
 local function describe(v)
-  if is_array(v) then return "an array" end
+  if is_list(v) then return "an array" end
   if type(v) == "table" then return "an object" end
   return "a " .. type(v)
 end
@@ -195,7 +195,7 @@ end
 local function check_bundles(m, raw)
   m.bundles = {}
   if raw == nil then return end
-  want("bundles", raw, "an array of files or bundles", is_array(raw))
+  want("bundles", raw, "an array of files or bundles", is_list(raw))
   local seen = {}
   for i, b in ipairs(raw) do
     local path = "bundles" .. seg(i)
@@ -211,7 +211,7 @@ local function check_bundles(m, raw)
       local decoded, why = decode_json(text)
       if decoded == nil then refuse(path, b .. " is not JSON: " .. tostring(why)) end
       entry.bundle, entry.text, entry.file = decoded, text, b
-    elseif type(b) == "table" and not is_array(b) then
+    elseif type(b) == "table" and not is_list(b) then
       entry.bundle, entry.text = exact(path, b)
     else
       want(path, b, "a file name or a bundle", false)
@@ -248,7 +248,7 @@ local function check_job_specs(m, raw)
     m.all_job_specs = true
     return
   end
-  want("job_specs", raw, '"all" or an array of job spec names', is_array(raw))
+  want("job_specs", raw, '"all" or an array of job spec names', is_list(raw))
   for i, n in ipairs(raw) do
     local path = "job_specs" .. seg(i)
     check_string(path, n, true)
@@ -325,7 +325,7 @@ local WEBHOOK = { source_system = true, event_type = true, credentials_file = tr
 local function check_webhooks(m, raw)
   m.inbound_webhooks = {}
   if raw == nil then return end
-  want("inbound_webhooks", raw, "an array of webhooks", is_array(raw))
+  want("inbound_webhooks", raw, "an array of webhooks", is_list(raw))
   local seen, files = {}, {}
   for i, w in ipairs(raw) do
     local path = "inbound_webhooks" .. seg(i)
@@ -356,7 +356,7 @@ local Checked = {}
 
 -- Checks a manifest table; raises a Refusal.
 local function check(raw, dir, allow_outside)
-  want("", raw, "a table", type(raw) == "table" and (next(raw) == nil or not is_array(raw)))
+  want("", raw, "a table", type(raw) == "table" and (next(raw) == nil or not is_list(raw)))
   check_keys("", raw, TOP)
   local m = setmetatable({ dir = dir, allow_outside = allow_outside == true,
                           outside = setmetatable({}, array_mt) }, Checked)
@@ -449,5 +449,4 @@ function M.load(source, dir, opts)
   return nil, (where and where .. ": " or "manifest: ") .. m.message
 end
 
-M.is_array, M.is_object, M.sorted_keys = is_array, is_object, sorted_keys
 return M

@@ -21,7 +21,7 @@ local M = {}
 -- A JSON array as the decoder gives one (an empty one too), or an empty
 -- table a caller's fake built: an object with keys is not one.
 local util = require "zis.util"
-local function is_array(v) return util.is_array(v) or util.is_empty(v) end
+local is_list = util.is_list
 
 -- pager(row, list) -> the iterator method; `list` is the row's method.
 function M.pager(row, list)
@@ -75,13 +75,13 @@ function M.pager(row, list)
         end
         if type(res) ~= "table" then fail("response is not a JSON object") end
         if spec.items then
-          if not is_array(res[spec.items]) then fail("response has no '" .. spec.items .. "' array") end
+          if not is_list(res[spec.items]) then fail("response has no '" .. spec.items .. "' array") end
           items = res[spec.items]
         else  -- grouped by type: each item gets its type
           items = {}
           for _, g in ipairs(spec.groups) do
             local group = res[g]
-            if group ~= nil and not is_array(group) then fail("response's '" .. g .. "' is not an array") end
+            if group ~= nil and not is_list(group) then fail("response's '" .. g .. "' is not an array") end
             if group ~= nil then
               for _, item in ipairs(group) do
                 if type(item) == "table" and item.type == nil then item.type = g end

@@ -33,6 +33,12 @@ function M.is_empty(v)
   return type(v) == "table" and getmetatable(v) == nil and next(v) == nil
 end
 
+--- Does v hold a list where the API takes one: an array, or an unmarked
+-- empty table (a Lua {} written for "none").
+function M.is_list(v)
+  return M.is_array(v) or M.is_empty(v)
+end
+
 --- One step of a JSON path: .key for a plain key, ["odd key"] (JSON
 -- quoted) otherwise, [n] for an index; the path's root is "".
 function M.path_step(key)

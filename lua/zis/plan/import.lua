@@ -17,7 +17,7 @@ local error, ipairs, next, pairs, pcall, require, tostring, type =
       error, ipairs, next, pairs, pcall, require, tostring, type
 local format, sort, concat = string.format, table.sort, table.concat
 local array = zis_core.array
-local sorted_keys, nonnull = manifest.sorted_keys, live_mod.nonnull
+local sorted_keys, nonnull = require("zis.util").sorted_keys, live_mod.nonnull
 
 -- File names stay well under the 255 bytes most file systems allow, with
 -- room for a suffix and the temporary name's affixes.

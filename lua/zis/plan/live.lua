@@ -8,7 +8,7 @@ local deploy = require "zis.deploy"
 
 local error, getmetatable, ipairs, next, tostring, type = error, getmetatable, ipairs, next, tostring, type
 local array_mt, null = zis_core.array_metatable, zis_core.null
-local sorted_keys = manifest.sorted_keys
+local sorted_keys = require("zis.util").sorted_keys
 
 local M = {}
 

@@ -16,7 +16,7 @@ local webhooks = require "zis.plan.webhooks"
 
 local ipairs, pairs, tostring = ipairs, pairs, tostring
 local format, sort = string.format, table.sort
-local sorted_keys = manifest.sorted_keys
+local sorted_keys = require("zis.util").sorted_keys
 local nonnull = live_mod.nonnull
 
 local S = {}

@@ -10,8 +10,8 @@ local ipairs = ipairs
 local concat, format = table.concat, string.format
 
 local sorted_keys, seg = require("zis.util").sorted_keys, require("zis.util").path_step
-local is_object, is_array, is_path, json_type =
-      require("zis.util").is_object, values.is_array, values.is_path, values.json_type
+local is_object, is_list, is_path, json_type =
+      require("zis.util").is_object, require("zis.util").is_list, values.is_path, values.json_type
 
 -- Choice comparisons ZIS supports (choice-state: "Supported Choice types"),
 -- with the JSON type of their operand; "path" is a reference path ($...).
@@ -77,7 +77,7 @@ function Checker:check_rule(rp, rule, top, target)
   local op, v = ops[1], rule[ops[1]]
   if op == "And" or op == "Or" then
     -- source: choice-state ("Logical operators within Choice states")
-    if not is_array(v) or #v == 0 then
+    if not is_list(v) or #v == 0 then
       self:error(rp .. "." .. op, "must be a non-empty array of rules")
     else
       for i, sub in ipairs(v) do self:check_rule(format("%s.%s[%d]", rp, op, i), sub, false, target) end

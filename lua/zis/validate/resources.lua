@@ -11,8 +11,8 @@ local ipairs, type = ipairs, type
 local format = string.format
 
 local seg = require("zis.util").path_step
-local is_object, is_array, nonempty_string, json_type =
-      require("zis.util").is_object, values.is_array, values.nonempty_string, values.json_type
+local is_object, is_list, nonempty_string, json_type =
+      require("zis.util").is_object, require("zis.util").is_list, values.nonempty_string, values.json_type
 
 -- HTTP methods of a custom action (zis-custom-actions: supported values)
 local METHODS = { GET = true, HEAD = true, PUT = true, POST = true, DELETE = true,
@@ -37,7 +37,7 @@ end
 -- as arrays of {key, value} objects; a ".$" key holds a reference path)
 function Checker:check_pairs(path, list)
   if list == nil then return end
-  if not is_array(list) then
+  if not is_list(list) then
     self:error(path, format("must be an array of {key, value} objects (got %s)", json_type(list)))
     return
   end

@@ -12,8 +12,8 @@ local ipairs, next, tostring, type = ipairs, next, tostring, type
 local concat, format, mtype = table.concat, string.format, math.type
 
 local sorted_keys, seg = require("zis.util").sorted_keys, require("zis.util").path_step
-local is_object, is_array, nonempty_string, json_type =
-      require("zis.util").is_object, values.is_array, values.nonempty_string, values.json_type
+local is_object, is_list, nonempty_string, json_type =
+      require("zis.util").is_object, require("zis.util").is_list, values.nonempty_string, values.json_type
 
 local STATE_TYPES = { Action = true, Choice = true, Map = true, Wait = true,
                       Succeed = true, Fail = true, Pass = true }
@@ -37,7 +37,7 @@ local Checker = {}
 function Checker:check_error_names(path, names, block)
   -- source: retry (Catch table: ErrorEquals "array of strings", mandatory;
   -- the Retry block's ErrorEquals likewise)
-  if not is_array(names) or #names == 0 then
+  if not is_list(names) or #names == 0 then
     self:error(path, "must be a non-empty array of error names, e.g. [\"States.ALL\"]")
     return
   end
@@ -74,7 +74,7 @@ function Checker:check_catch(sp, s, target)
     self:warning(sp .. ".Catch", "ZIS handles Catch on Action and Map states only")
   end
   -- source: retry ("Objects in the Catch array": ErrorEquals, Next, ResultPath)
-  if not is_array(c) or #c == 0 then
+  if not is_list(c) or #c == 0 then
     self:error(sp .. ".Catch", "must be a non-empty array of catchers {ErrorEquals, Next}")
     return
   end
@@ -103,7 +103,7 @@ function Checker:check_retry(sp, s)
   end
   -- source: retry (a Retry block is an array of retrier objects with a
   -- mandatory ErrorEquals)
-  if not is_array(r) or #r == 0 then
+  if not is_list(r) or #r == 0 then
     self:error(sp .. ".Retry", "must be a non-empty array of retriers {ErrorEquals, ...}")
     return
   end
@@ -237,7 +237,7 @@ function Checker:check_state(sp, s, target)
   if t == "Choice" then
     -- source: choice-state (Choices: mandatory array that "Must contain at
     -- least one choice rule object"; Default: the "Next state to run")
-    if not is_array(s.Choices) or #s.Choices == 0 then
+    if not is_list(s.Choices) or #s.Choices == 0 then
       self:error(sp .. ".Choices", "must be a non-empty array of rules")
     else
       for i, rule in ipairs(s.Choices) do

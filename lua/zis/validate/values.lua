@@ -9,11 +9,10 @@ local null = zis_core.null
 
 local M = {}
 
--- Arrays and objects as every module reads them (zis.util); a bundle
--- written as Lua may give an empty {} where a list is expected.
+-- Arrays and objects as every module reads them (zis.util; a bundle
+-- written as Lua may give an empty {} where a list is expected: is_list).
 local util = require "zis.util"
 local is_object = util.is_object
-function M.is_array(v) return util.is_array(v) or util.is_empty(v) end
 
 function M.nonempty_string(v)
   return type(v) == "string" and v ~= ""
