@@ -36,7 +36,8 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
 # zis.cli.*: installed under zis/cli/
-LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua
+LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua \
+                  lua/zis/cli/common.lua lua/zis/cli/tools.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua lua/zis/mock/registry.lua \
                    lua/zis/mock/server.lua
