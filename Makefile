@@ -36,7 +36,10 @@ LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/dep
               lua/zis/token.lua lua/zis/cli.lua lua/zis/manifest.lua lua/zis/plan.lua lua/zis/loop.lua lua/zis/util.lua \
               lua/zis/flow.lua
 # zis.cli.*: installed under zis/cli/
-LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua
+LUA_CLI_MODULES = lua/zis/cli/bundles.lua lua/zis/cli/services.lua lua/zis/cli/deployments.lua \
+                  lua/zis/cli/common.lua lua/zis/cli/tools.lua
+# zis.run.*: installed under zis/run/
+LUA_RUN_MODULES = lua/zis/run/auth.lua lua/zis/run/outcome.lua
 # zis.mock.*: installed under zis/mock/
 LUA_MOCK_MODULES = lua/zis/mock/wire.lua lua/zis/mock/services.lua lua/zis/mock/registry.lua \
                    lua/zis/mock/server.lua lua/zis/mock/answers.lua lua/zis/mock/state.lua \
@@ -240,6 +243,8 @@ install: all
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/cli
 	install -m 0644 $(LUA_CLI_MODULES) $(DESTDIR)$(LUA_DIR)/zis/cli/
+	install -d $(DESTDIR)$(LUA_DIR)/zis/run
+	install -m 0644 $(LUA_RUN_MODULES) $(DESTDIR)$(LUA_DIR)/zis/run/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/mock
 	install -m 0644 $(LUA_MOCK_MODULES) $(DESTDIR)$(LUA_DIR)/zis/mock/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/plan
@@ -258,6 +263,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/run/,$(notdir $(LUA_RUN_MODULES)))
+	-rmdir $(DESTDIR)$(LUA_DIR)/zis/run 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/loop/,$(notdir $(LUA_LOOP_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/flow/,$(notdir $(LUA_FLOW_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/graph/,$(notdir $(LUA_GRAPH_MODULES)))

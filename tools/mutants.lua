@@ -7,7 +7,7 @@
 return {
   {
     name = "redirect-any-origin",
-    file = "lua/zis/run.lua",
+    file = "lua/zis/run/outcome.lua",
     from = "  if loc:sub(1, #base) ~= base then return nil end\n",
     to = "",
     why = "a redirect to another origin is followed, so the credential goes with it",
@@ -15,7 +15,7 @@ return {
   },
   {
     name = "redirect-post-302",
-    file = "lua/zis/run.lua",
+    file = "lua/zis/run/outcome.lua",
     from = '  if m ~= "GET" and m ~= "DELETE" and r.status ~= 307 and r.status ~= 308 then return nil end\n',
     to = "",
     why = "a POST is replayed on a 301/302/303 redirect",
@@ -104,7 +104,7 @@ return {
   },
   {
     name = "retry-non-idempotent",
-    file = "lua/zis/run.lua",
+    file = "lua/zis/run/outcome.lua",
     from = 'or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then',
     to = 'or (true and (kind == "network" or status == 502 or status == 504))) then',
     why = "a POST whose answer was lost is sent again (a duplicate upload or integration)",

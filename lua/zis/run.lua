@@ -1,5 +1,11 @@
 -- zis.run: the policy of a call, on the client's one engine.
 --
+-- This file: the calls' records and the sweep, the run loop, single calls
+-- (with their fast path) and batches.  Its parts: lua/zis/run/auth.lua
+-- (which credential an attempt uses, the token refresh) and
+-- lua/zis/run/outcome.lua (retries, redirects, events, a call's value or
+-- error).
+--
 -- Every request is an attempt on the engine (src/zis_engine.c): a single
 -- call is a batch of one, so retries and Retry-After, the 401 token
 -- refresh, same-origin redirects, fresh connections for requests that
@@ -29,18 +35,16 @@
 
 local core = require "zis.core"
 local errors = require "zis.errors"
+local credentials = require "zis.run.auth"
+local outcomes = require "zis.run.outcome"
 
-local submit, wait, cancel, set_bearer, now = core.submit, core.wait, core.cancel,
-                                              core.set_bearer, core.now
+local submit, wait, cancel, now = core.submit, core.wait, core.cancel, core.now
 local check_call, begin_call, end_call, state, is_open =
       core.check_call, core.begin_call, core.end_call, core.state, core.is_open
-local null = core.null
-local error, ipairs, next, pairs, setmetatable, tostring, type =
-      error, ipairs, next, pairs, setmetatable, tostring, type
-local random, min = math.random, math.min
-local format = string.format
+local error, ipairs, next, pairs, setmetatable =
+      error, ipairs, next, pairs, setmetatable
+local min = math.min
 local running, costatus = coroutine.running, coroutine.status
-local stderr = io.stderr
 
 local M = {}
 
@@ -49,189 +53,16 @@ local M = {}
 local MAX_IN_FLIGHT = 64
 
 ---------------------------------------------------------------------------
--- Credentials
+-- Credentials (lua/zis/run/auth.lua); retries, redirects, events,
+-- outcomes (lua/zis/run/outcome.lua): bound here once, so the loop and
+-- the fast path call them as they call their own locals
 ---------------------------------------------------------------------------
 
--- Which credential an attempt uses, as Zendesk decides per endpoint
--- (docs/zendesk-api.md, "Credentials"; the manual's table, spec'd cell by
--- cell in spec/auth_matrix_spec.lua).  A client's bearer is of one kind:
---   "user"         oauth_token given by the caller: whom it is bound to
---                  is not known, so it goes wherever nothing better is held;
---   "admin"        minted from the admin's OAuth client (oauth_client):
---                  Zendesk takes it on the admin endpoints only;
---   "integration"  minted by for_integration: bound to st.integration,
---                  refused (401 integration mismatch) for any other.
--- Returns "basic", "bearer", "client_credentials", or nil and why none fits
--- (the call then fails before any request).
-local function auth_for(st, row, integ)
-  local class, kind = row.auth, st.bearer_kind
-  local bound = kind == "integration" and integ ~= nil and integ == st.integration
-  if class == "registry" then
-    -- a token known to be bound, else basic: any other bearer gets 401
-    if bound then return "bearer" end
-    if st.has_basic then return "basic" end
-    if kind == "user" then return "bearer" end
-  elseif class == "services" then
-    if bound or kind == "user" then return "bearer" end
-    -- refused by Zendesk (403 API token is not supported): reported
-    -- plainly, unless this client's token belongs elsewhere (said below)
-    if st.has_basic and kind ~= "integration" then return "basic" end
-  elseif class == "admin" then
-    if st.has_basic then return "basic" end
-    if kind == "admin" or kind == "user" then return "bearer" end
-  elseif class == "upload" then
-    -- Zendesk refuses every OAuth token here today; a 401 says so (errors.hint)
-    if st.has_basic then return "basic" end
-    if st.has_oauth then return "bearer" end
-  elseif class == "client_credentials" then
-    return "client_credentials"
-  end
-  if kind == "admin" then
-    return nil, "this client holds the admin's OAuth token, which Zendesk accepts only to list " ..
-                "and create integrations and to mint tokens: use client:for_integration(integration)"
-  elseif kind == "integration" then
-    return nil, "this client's token is bound to integration '" .. st.integration .. "'" ..
-                (class == "admin" and ": list or create integrations with the client that " ..
-                 "for_integration was called on" or ("; use for_integration('" .. tostring(integ) ..
-                 "') on the admin's client"))
-  end
-  return nil, "no credential this endpoint accepts"
-end
+local auth_for, refresh_token, token_due =
+      credentials.auth_for, credentials.refresh_token, credentials.token_due
 M.auth_for = auth_for
-
--- Asks the token function (or a minter) for a token and hands it to the
--- engine.  Runs user code, which may itself call a client (even this one)
--- or yield to a loop: st.refreshing makes the other calls wait for this
--- one refresh rather than start their own.  A function that answers nil
--- and an error object (a minter, when minting fails) makes that the
--- call's error: returned, not raised, as every failure on the way to the
--- server is.
-local function refresh_token(client, st)
-  st.refreshing = running()
-  local ok, tok, ttl = pcall(st.token_fn)
-  st.refreshing = false
-  if not ok then error(tok, 0) end
-  if tok == nil and errors.is_error(ttl) then return ttl end
-  if type(tok) ~= "string" or tok == "" or tok:find("[%z\r\n]") then
-    error("zis: oauth_token function must return a non-empty token string", 0)
-  end
-  set_bearer(client, tok)
-  st.bearer_set = true
-  st.bearer_gen = (st.bearer_gen or 0) + 1   -- which token an attempt carried
-  -- re-mint a little before the token expires, when its life is known
-  st.bearer_expires = (type(ttl) == "number" and ttl > 0) and now() + ttl - min(60, ttl / 10) or nil
-end
-
-local function token_due(st)
-  return not st.bearer_set or (st.bearer_expires and now() >= st.bearer_expires)
-end
-
----------------------------------------------------------------------------
--- Retries, redirects, events, outcomes
----------------------------------------------------------------------------
-
--- Should this outcome be retried?  Returns the wait in seconds, or nil.
--- Only retries count against `retries`: a followed redirect or a token
--- refresh is not a failure.  What no retry can fix (a malformed URL, a
--- header too large, TLS verification: the engine's `permanent`) is not.
--- The second value says why, for the hook and the debug line.  A server
--- asking for a longer wait than max_retry_wait is not retried: the call
--- fails at once, and its error says what the server asked for
--- (job.asked_wait), rather than the wait being cut short or sat out.
-local function retry_wait(st, job, r)
-  if job.retried >= st.retries or r.permanent then return nil end
-  local status, kind = r.status, r.kind
-  local busy = status == 429 or status == 503
-  -- a timeout before anything was sent is a connection failure: any
-  -- method may be sent again
-  if kind == "timeout" and r.sent == false then kind = "connect" end
-  if not (busy or kind == "connect"
-          or (job.row.idempotent and (kind == "network" or status == 502 or status == 504))) then
-    return nil
-  end
-  local asked = busy and (r.retry_after or (status == 429 and r.rate_reset)) or nil
-  if asked then
-    if asked > st.max_retry_wait then job.asked_wait = asked return nil end
-    return asked, status == 429 and "rate limited by the server" or "the server is busy (503)"
-  end
-  local step = job.retried >= 17 and 17 or job.retried + 1
-  return min(st.retry_base_delay * 2 ^ (step - 1), st.max_retry_wait) * random(),
-         status == 429 and "rate limited by the server" or status and ("HTTP " .. status) or
-         (kind == "connect" and "cannot connect" or "network error")
-end
-
--- May this redirect be followed?  Only when the user opted in, to the
--- same origin (so the Authorization header never leaves the host), at
--- most 5 times, and for a method other than GET or DELETE only on
--- 307/308, which keep the method and body.  Returns the new path.
-local function redirect_path(st, job, r)
-  local loc = r.location
-  if not st.follow_redirects or not loc or job.redirects >= 5 then return nil end
-  local base = st.base_url
-  if loc:sub(1, #base) ~= base then return nil end
-  local rest = loc:sub(#base + 1)
-  if rest ~= "" and rest:sub(1, 1) ~= "/" then return nil end
-  local m = job.method
-  if m ~= "GET" and m ~= "DELETE" and r.status ~= 307 and r.status ~= 308 then return nil end
-  return rest == "" and "/" or rest
-end
-
--- One attempt's event, to the hook and the debug output: no header and no
--- body, so it cannot hold a credential.  `waited`: how long the rate
--- limit held this attempt back before it was sent; `wait_reason`: why
--- the client waits before the retry (retry_in), else why it waited
--- before this attempt.
-local function event(st, job, r, retry_in, why)
-  local hook = st.on_request
-  if not hook and not st.debug then return end
-  local waited = job.waited
-  if waited == 0 then waited = nil end
-  local e = { method = job.method, path = job.path, status = r.status, error = r.kind and
-              (r.kind == "connect" and "network" or r.kind), elapsed = r.elapsed,
-              attempt = job.attempt, retry_in = retry_in, request_id = r.request_id,
-              waited = waited, wait_reason = retry_in and why or (waited and job.wait_reason) or nil }
-  if st.debug then
-    stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s%s\n", job.method, job.path,
-                        r.status or 0, e.error and (" " .. e.error) or "", r.elapsed or 0,
-                        job.attempt, waited and format(", sent after waiting %.3gs: %s", waited,
-                                                       job.wait_reason or "the rate limit") or "",
-                        retry_in and format(", retrying in %.3gs%s", retry_in,
-                                            why and (": " .. why) or "") or ""))
-  end
-  if hook then hook(e) end
-end
-
--- The value of a 2xx answer: true, or the body the engine decoded
--- (submit's `decode`), or nil and a decode error.
-local function success(row, method, path, attempt, r)
-  if row.returns == "true" then return true end
-  local v = r.value
-  if v == nil then return nil, errors.decode(method, path, r, attempt, r.decode_error) end
-  return v
-end
-
--- The outcome of a job's last attempt: the value, or nil and an error.
-local function outcome(st, job, r)
-  local row = job.row
-  if r.kind then return nil, errors.transport(st, job.method, job.path, r, job.attempt) end
-  local status = r.status
-  if status == 404 and row.empty_on_404 then
-    -- "nothing matches" as Zendesk says it: an empty page, not a failure
-    return { [row.empty_on_404] = core.array{}, meta = { has_more = false, after = null, before = null } }
-  end
-  if status < 200 or status > 299 then
-    local e = errors.http(row, st, job.method, job.path, r, job.attempt, job.auth)
-    local asked = job.asked_wait
-    if asked then
-      -- said, not sat out: the server's wait was longer than the caller allows
-      e.hint = format("the server asked to wait %s s (%s), more than max_retry_wait (%s s): " ..
-                      "not retried", format("%.0f", asked), r.retry_after and "Retry-After" or
-                      "ratelimit-reset", tostring(st.max_retry_wait)) .. (e.hint and ("; " .. e.hint) or "")
-    end
-    return nil, e
-  end
-  return success(row, job.method, job.path, job.attempt, r)
-end
+local retry_wait, redirect_path, event, success, outcome =
+      outcomes.retry_wait, outcomes.redirect_path, outcomes.event, outcomes.success, outcomes.outcome
 
 ---------------------------------------------------------------------------
 -- Calls: records, guards, the sweep
