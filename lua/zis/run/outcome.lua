@@ -12,7 +12,6 @@ local null = core.null
 local tostring = tostring
 local random, min = math.random, math.min
 local format = string.format
-local stderr = io.stderr
 
 local M = {}
 
@@ -77,7 +76,8 @@ local function event(st, job, r, retry_in, why)
               attempt = job.attempt, retry_in = retry_in, request_id = r.request_id,
               waited = waited, wait_reason = retry_in and why or (waited and job.wait_reason) or nil }
   if st.debug then
-    stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s%s\n", job.method, job.path,
+    -- io.stderr when written: a host (or a spec) may have replaced it
+    io.stderr:write(format("zis: %s %s -> %d%s (%.3fs, attempt %d)%s%s\n", job.method, job.path,
                         r.status or 0, e.error and (" " .. e.error) or "", r.elapsed or 0,
                         job.attempt, waited and format(", sent after waiting %.3gs: %s", waited,
                                                        job.wait_reason or "the rate limit") or "",
