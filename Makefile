@@ -106,8 +106,8 @@ build/poll_host: examples/embed/poll_host.c
 deps:
 	@./tools/ensure-deps $(DEBIAN_PACKAGES)
 
-# The spec files in SPEC_JOBS busted processes at once (default: one per
-# CPU, plus one), each with its own local registry (tools/run-specs), without
+# The spec files in SPEC_JOBS busted processes at once (default: two per
+# CPU, plus one: many specs wait), each with its own local registry (tools/run-specs), without
 # the specs tagged #timing: those measure time, which a loaded machine
 # does not keep; make test-timing runs them alone, one file at a time.
 # Every test has a deadline: ZIS_SPEC_TIMEOUT seconds (default 30; see
