@@ -129,9 +129,17 @@ describe("zis.jq", function()
     assert.equal(64, jq.cache_limit(4))
     for i = 1, 7 do assert.same({ tostring(i) }, jq.run(". + " .. i, "0")) end
     for i = 7, 1, -1 do assert.same({ tostring(2 * i) }, jq.run(". + " .. i, tostring(i))) end
-    assert.equal(4, jq.cache_limit(0))     -- none kept: each run compiles
+    local limit, kept = jq.cache_limit()
+    assert.equal(4, limit)
+    assert.is_true(kept >= 1 and kept <= 4, tostring(kept))
+    jq.cache_limit(0)                        -- none kept: each run compiles
     for i = 1, 3 do assert.same({ tostring(i + 1) }, jq.run(". + 1", tostring(i))) end
-    assert.equal(0, jq.cache_limit(64))
+    limit, kept = jq.cache_limit(64)
+    assert.equal(0, limit)
+    assert.equal(0, kept)
+    assert.same({ "2" }, jq.run(". + 1", "1"))
+    assert.same({ "2" }, jq.run(". + 1", "1"))
+    assert.same({ 64, 1 }, { jq.cache_limit() })
     assert.has_error(function() jq.cache_limit(-1) end)
     assert.has_error(function() jq.cache_limit(1.5) end)
   end)

@@ -9,8 +9,8 @@
 **
 **   jq.run(expr, json_text)  -> list of result JSON texts | nil, message
 **   jq.eval(expr, value)     -> list of result values     | nil, message
-**   jq.cache_limit([n])      -> how many compiled programs are kept
-**                               (default 64), before setting it to n
+**   jq.cache_limit([n])      -> how many compiled programs may be kept
+**                               (default 64) and are, before setting n
 **
 ** eval converts through zis.core's own codec (encode_json, decode_json),
 ** so integers stay Lua integers on the way in and out (jq itself holds
@@ -194,10 +194,18 @@ static lua_Integer cache_max (lua_State *L) {
   return n;
 }
 
-/* jq.cache_limit([n]) -> the count of compiled programs kept before
-** (n: 0 keeps none, up to 100000) */
+/* jq.cache_limit([n]) -> the limit before, and how many programs were
+** kept then (n: 0 keeps none, up to 100000) */
 static int jq_cache_limit (lua_State *L) {
-  lua_Integer before = cache_max(L);
+  lua_Integer before = cache_max(L), kept = 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, JQCACHE) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING) kept++;   /* [1] is the count */
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 0 && n <= 100000, 1, "must be 0 to 100000");
@@ -207,7 +215,8 @@ static int jq_cache_limit (lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
   }
   lua_pushinteger(L, before);
-  return 1;
+  lua_pushinteger(L, kept);
+  return 2;
 }
 
 /* Stack: [-0, +1]: a box with expr compiled and not running, from the
@@ -242,6 +251,10 @@ static JqBox *box_for (lua_State *L, const char *expr, int *failed) {
     lua_remove(L, -2);
     *failed = box_fail(L, b, "cannot compile the expression");
     return NULL;
+  }
+  if (cache_max(L) == 0) {  /* none kept */
+    lua_remove(L, -2);
+    return b;
   }
   /* the count of cached programs lives at the cache's [1] (keys are
   ** otherwise expressions, strings) */
