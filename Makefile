@@ -164,11 +164,11 @@ memcheck: deps
 	  --suppressions=tools/valgrind.supp build/embed -t 4 examples/embed/script.lua >/dev/null
 
 # AddressSanitizer + UBSan (no recovery) + LeakSanitizer, the collector
-# stressed.  The module is built into build/asan/ (build/zis/core.so is
-# left as it is, so make test needs no rebuild after this).  LUA_INIT_5_4,
+# stressed.  The modules (zis.core, zis.jq) are built into build/asan/
+# (build/zis/ is left as it is, so make test needs no rebuild after this).  LUA_INIT_5_4,
 # read by every lua5.4 the suite starts (busted, the local registry,
 # bin/zis, the examples) and by no Lua 5.1 (busted's launcher), makes the collector run all the time (ASAN_GC) and
-# preloads that module, ahead of any package.cpath.  The interpreter is not
+# preloads those modules, ahead of any package.cpath.  The interpreter is not
 # instrumented, so the runtimes are preloaded.  Processes a spec starts
 # with a clean environment (env -i) drop both and run the normal build.
 # Reports go to build/asan/log.* (a child's stderr may be swallowed by its
@@ -187,13 +187,14 @@ ASAN_RUNTIME = $$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-f
 ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
-	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so build/asan/zis/core.so
+	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so build/asan/zis/core.so \
+	  build/asan/zis/jq.so
 	@rm -f $(ASAN_LOG).*
 	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) LD_PRELOAD="$(ASAN_RUNTIME)" \
 	  ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOG):detect_stack_use_after_return=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG) \
-	  LUA_INIT_5_4='$(ASAN_GC); package.preload["zis.core"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/core.so", "luaopen_zis_core"))' \
+	  LUA_INIT_5_4='$(ASAN_GC); package.preload["zis.core"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/core.so", "luaopen_zis_core")); package.preload["zis.jq"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/jq.so", "luaopen_zis_jq"))' \
 	  ./tools/with-mock env -u LUA_INIT $(LUA) /usr/bin/busted \
 	    --exclude-tags=timing $(ASAN_SPECS); rc=$$?; \
 	if ls $(ASAN_LOG).* >/dev/null 2>&1; then \
@@ -204,6 +205,10 @@ build/asan/zis/core.so: $(SRC) $(HDR)
 	@mkdir -p build/asan/zis
 	$(ASAN_CC) $(filter-out $(CFLAGS),$(ALL_CFLAGS)) $(ASAN_FLAGS) $(LIBFLAG) -o $@ $(SRC) \
 	  $(CURL_LIBS) -pthread
+
+build/asan/zis/jq.so: src/zis_jq.c
+	@mkdir -p build/asan/zis
+	$(ASAN_CC) $(filter-out $(CFLAGS),$(ALL_CFLAGS)) $(ASAN_FLAGS) $(LIBFLAG) -o $@ src/zis_jq.c -ljq
 
 # ThreadSanitizer: the module and the embedding host, eight threads, each
 # with its own lua_State and client, against the local registry.
