@@ -28,8 +28,15 @@ LUA_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_DIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
-SRC = src/zis_core.c src/zis_client.c src/zis_engine.c src/zis_json.c src/zis_json_decode.c src/zis_json_float.c src/zis_fs.c
-HDR = src/zis.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h src/zis_json_pow10.h src/zis_fs.h
+# zis.core: the codec, files, clock (no libcurl); zis.net: the client and
+# the engine, with libcurl (the engine builds Lua values with the codec,
+# so it is compiled into both); SRC: all of them, for one-binary builds.
+JSON_SRC = src/zis_json.c src/zis_json_decode.c src/zis_json_float.c
+CORE_SRC = src/zis_core.c $(JSON_SRC) src/zis_fs.c
+NET_SRC = src/zis_net.c src/zis_client.c src/zis_engine.c $(JSON_SRC)
+SRC = src/zis_core.c src/zis_net.c src/zis_client.c src/zis_engine.c $(JSON_SRC) src/zis_fs.c
+HDR = src/zis.h src/zis_version.h src/zis_json.h src/zis_json_internal.h src/zis_json_float.h \
+      src/zis_json_pow10.h src/zis_fs.h
 LUA_MODULES = lua/zis/init.lua lua/zis/mock.lua lua/zis/validate.lua lua/zis/deploy.lua lua/zis/export.lua \
               lua/zis/graph.lua lua/zis/endpoints.lua lua/zis/client.lua lua/zis/request.lua lua/zis/run.lua \
               lua/zis/pager.lua lua/zis/errors.lua lua/zis/pace.lua \
@@ -74,7 +81,7 @@ DEBIAN_PACKAGES = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
 .PHONY: all deps test test-timing mutate demo memcheck asan lint install uninstall clean bench fuzz check-install tsan \
         graph-images check-floats FORCE
 
-all: build/zis/core.so build/zis/jq.so
+all: build/zis/core.so build/zis/net.so build/zis/jq.so
 
 # build/cflags records the compiler and flags: a build made with others
 # (make all CFLAGS=...) is redone by the next plain make.
@@ -82,9 +89,13 @@ build/cflags: FORCE
 	@mkdir -p build
 	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
 
-build/zis/core.so: $(SRC) $(HDR) build/cflags
+build/zis/core.so: $(CORE_SRC) $(HDR) build/cflags
 	@mkdir -p build/zis
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(SRC) $(CURL_LIBS) -pthread
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(CORE_SRC)
+
+build/zis/net.so: $(NET_SRC) $(HDR) build/cflags
+	@mkdir -p build/zis
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(NET_SRC) $(CURL_LIBS) -pthread
 
 # zis.jq: the flow simulator's jq, a module of its own so that core.so
 # never depends on libjq.
@@ -164,7 +175,7 @@ memcheck: deps
 	  --suppressions=tools/valgrind.supp build/embed -t 4 examples/embed/script.lua >/dev/null
 
 # AddressSanitizer + UBSan (no recovery) + LeakSanitizer, the collector
-# stressed.  The modules (zis.core, zis.jq) are built into build/asan/
+# stressed.  The modules (zis.core, zis.net, zis.jq) are built into build/asan/
 # (build/zis/ is left as it is, so make test needs no rebuild after this).  LUA_INIT_5_4,
 # read by every lua5.4 the suite starts (busted, the local registry,
 # bin/zis, the examples) and by no Lua 5.1 (busted's launcher), makes the collector run all the time (ASAN_GC) and
@@ -188,22 +199,26 @@ ASAN_SPECS ?= spec
 ASAN_LOG = $(CURDIR)/build/asan/log
 asan: deps
 	@$(MAKE) -s --no-print-directory all build/embed build/poll_host build/freecheck.so build/asan/zis/core.so \
-	  build/asan/zis/jq.so
+	  build/asan/zis/net.so build/asan/zis/jq.so
 	@rm -f $(ASAN_LOG).*
 	@ZIS_SPEC_TIMEOUT=$(SLOW_SPEC_TIMEOUT) LD_PRELOAD="$(ASAN_RUNTIME)" \
 	  ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOG):detect_stack_use_after_return=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG) \
-	  LUA_INIT_5_4='$(ASAN_GC); package.preload["zis.core"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/core.so", "luaopen_zis_core")); package.preload["zis.jq"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/jq.so", "luaopen_zis_jq"))' \
+	  LUA_INIT_5_4='$(ASAN_GC); package.preload["zis.core"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/core.so", "luaopen_zis_core")); package.preload["zis.net"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/net.so", "luaopen_zis_net")); package.preload["zis.jq"] = assert(package.loadlib("$(CURDIR)/build/asan/zis/jq.so", "luaopen_zis_jq"))' \
 	  ./tools/with-mock env -u LUA_INIT $(LUA) /usr/bin/busted \
 	    --exclude-tags=timing $(ASAN_SPECS); rc=$$?; \
 	if ls $(ASAN_LOG).* >/dev/null 2>&1; then \
 	  cat $(ASAN_LOG).*; echo "make asan: sanitizer reports above (build/asan/log.*)" >&2; exit 1; \
 	fi; exit $$rc
 
-build/asan/zis/core.so: $(SRC) $(HDR)
+build/asan/zis/core.so: $(CORE_SRC) $(HDR)
 	@mkdir -p build/asan/zis
-	$(ASAN_CC) $(filter-out $(CFLAGS),$(ALL_CFLAGS)) $(ASAN_FLAGS) $(LIBFLAG) -o $@ $(SRC) \
+	$(ASAN_CC) $(filter-out $(CFLAGS),$(ALL_CFLAGS)) $(ASAN_FLAGS) $(LIBFLAG) -o $@ $(CORE_SRC)
+
+build/asan/zis/net.so: $(NET_SRC) $(HDR)
+	@mkdir -p build/asan/zis
+	$(ASAN_CC) $(filter-out $(CFLAGS),$(ALL_CFLAGS)) $(ASAN_FLAGS) $(LIBFLAG) -o $@ $(NET_SRC) \
 	  $(CURL_LIBS) -pthread
 
 build/asan/zis/jq.so: src/zis_jq.c
@@ -216,7 +231,9 @@ tsan: deps
 	@./tools/ensure-deps clang
 	@mkdir -p build/tsan/zis
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -g -O1 -fsanitize=thread \
-	  -I$(LUA_INCDIR) $(CURL_CFLAGS) -shared -o build/tsan/zis/core.so $(SRC) $(CURL_LIBS) -pthread
+	  -I$(LUA_INCDIR) -shared -o build/tsan/zis/core.so $(CORE_SRC)
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -g -O1 -fsanitize=thread \
+	  -I$(LUA_INCDIR) $(CURL_CFLAGS) -shared -o build/tsan/zis/net.so $(NET_SRC) $(CURL_LIBS) -pthread
 	clang -std=c99 -g -O1 -fsanitize=thread -I$(LUA_INCDIR) -o build/tsan/embed \
 	  examples/embed/embed.c -llua$(LUA_VERSION) -lpthread
 	@ZIS_LUA_DIR=$(CURDIR)/lua ZIS_LIB_DIR=$(CURDIR)/build/tsan TSAN_OPTIONS=halt_on_error=1 \
@@ -244,6 +261,7 @@ check-install: deps
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/zis $(DESTDIR)$(LUA_DIR)/zis $(DESTDIR)$(BINDIR)
 	install -m 0755 build/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/core.so
+	install -m 0755 build/zis/net.so $(DESTDIR)$(LUA_LIBDIR)/zis/net.so
 	install -m 0755 build/zis/jq.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUA_DIR)/zis/
 	install -d $(DESTDIR)$(LUA_DIR)/zis/cli
@@ -265,7 +283,8 @@ install: all
 	install -m 0755 bin/zis $(DESTDIR)$(BINDIR)/zis
 
 uninstall:
-	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so $(DESTDIR)$(BINDIR)/zis
+	rm -f $(DESTDIR)$(LUA_LIBDIR)/zis/core.so $(DESTDIR)$(LUA_LIBDIR)/zis/net.so $(DESTDIR)$(LUA_LIBDIR)/zis/jq.so \
+	  $(DESTDIR)$(BINDIR)/zis
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/mock/,$(notdir $(LUA_MOCK_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_DIR)/zis/run/,$(notdir $(LUA_RUN_MODULES)))

@@ -37,6 +37,7 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 int luaopen_zis_core (lua_State *L);
+int luaopen_zis_net (lua_State *L);
 
 static lua_State *L;
 static int ref_call, ref_response;   /* the two functions of core_fuzz.lua */
@@ -148,6 +149,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
     L = luaL_newstate();
     luaL_openlibs(L);
     luaL_requiref(L, "zis.core", luaopen_zis_core, 0);
+    luaL_requiref(L, "zis.net", luaopen_zis_net, 0);
     lua_getglobal(L, "package");
     lua_pushstring(L, ZIS_FUZZ_ROOT "/lua/?.lua;" ZIS_FUZZ_ROOT "/lua/?/init.lua");
     lua_setfield(L, -2, "path");

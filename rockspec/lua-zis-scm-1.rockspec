@@ -99,8 +99,16 @@ build = {
     ["zis.plan.steps"] = "lua/zis/plan/steps.lua",
     ["zis.plan.webhooks"] = "lua/zis/plan/webhooks.lua",
     ["zis.plan.import"] = "lua/zis/plan/import.lua",
+    -- the codec, files and clock, without libcurl: a command that makes no
+    -- request never loads it
     ["zis.core"] = {
-      sources = { "src/zis_core.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c", "src/zis_fs.c" },
+      sources = { "src/zis_core.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c", "src/zis_fs.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      incdirs = { "src" },
+    },
+    -- the client and the engine, with libcurl (zis.core loads it on first use)
+    ["zis.net"] = {
+      sources = { "src/zis_net.c", "src/zis_client.c", "src/zis_engine.c", "src/zis_json.c", "src/zis_json_decode.c", "src/zis_json_float.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "src" },

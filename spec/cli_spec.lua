@@ -129,6 +129,27 @@ describe("zis command", function()
     assert.equal(1, offered["--dry-run"])
   end)
 
+  -- zis.core has no libcurl; zis.net (the client, libcurl and its thirty
+  -- libraries: half of a command's start) loads when a request is made
+  it("loads libcurl (zis.net) only for commands that make requests", function()
+    local hook = "local r = require; require = function(n) " ..
+                 "if n == 'zis.net' then io.stderr:write('zis.net loaded\\n') end return r(n) end"
+    local function loads_net(args)
+      local p = assert(io.popen(string.format("env LUA_INIT_5_4=\"%s\" ZENDESK_URL=%s ZENDESK_EMAIL=%s " ..
+        "ZENDESK_API_TOKEN=%s lua5.4 bin/zis %s 2>&1 >/dev/null", hook, H.url, H.email, H.token, args)))
+      local err = p:read("a")
+      p:close()
+      return err:find("zis.net loaded", 1, true) ~= nil
+    end
+    for _, args in ipairs{ "validate " .. EXAMPLE, "graph " .. EXAMPLE, "--help", "deploy --help", "completion bash",
+                           "run examples/flows/bundle.json --flow triage_flow --input examples/flows/event_urgent.json",
+                           "test examples/flows", "deploy " .. EXAMPLE .. " --dry-rn" } do
+      assert.is_false(loads_net(args), args)
+    end
+    assert.is_true(loads_net("integrations"))
+    assert.is_true(loads_net("--version --json"))   -- (the version line names libcurl's)
+  end)
+
   it("runs from an absolute path and through a symlink, with no LUA_PATH", function()
     local dir = os.tmpname()
     os.remove(dir)

@@ -1,14 +1,17 @@
 /*
-** zis.h: what the files of the C core share.
+** zis.h: what the files of zis.net (the client and the engine) share.
 **
 ** Layout (docs/design.md walks one call through it):
-**   zis_core.c    the module: luaopen_zis_core, process-wide libcurl init
+**   zis_core.c    zis.core: the codec, files, clock; loads zis.net when
+**                 first asked for one of its names (no libcurl)
+**   zis_net.c     zis.net: luaopen_zis_net, process-wide libcurl init
 **   zis_client.c  the client userdata: options, credentials, close, busy
 **   zis_engine.c  the engine: one curl multi per client driven by its
 **                 socket callback (curl_multi_socket_action), attempt
 **                 slots, submit / wait / cancel, the memory budget
-**   zis_json.c    the exact JSON codec
-** Everything here is hidden (only luaopen_zis_core is exported).
+**   zis_json.c    the exact JSON codec (in both modules)
+** Everything here is hidden (only luaopen_zis_core and luaopen_zis_net
+** are exported).
 */
 #ifndef ZIS_H
 #define ZIS_H
@@ -22,7 +25,7 @@
 
 #pragma GCC visibility push(hidden)
 
-#define ZIS_VERSION "0.2.0"
+#include "zis_version.h"   /* ZIS_VERSION */
 #define CLIENT_MT "zis.client"
 
 /* The most attempts one client may have in flight: the top of the

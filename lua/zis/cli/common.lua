@@ -22,9 +22,10 @@ local core = require "zis.core"
 -- it, the validator from its own module.
 local LIGHT = {
   array = core.array, array_metatable = core.array_metatable, null = core.null,
-  decode_json = core.decode_json, pretty_json = core.pretty_json, user_agent = core.user_agent,
+  decode_json = core.decode_json, pretty_json = core.pretty_json,
   encode_json = function(v) return core.encode_json(v) end,
 }
+-- (user_agent is zis.net's: read when asked for, as libcurl is loaded then)
 local zis = setmetatable({}, { __index = function(_, k)
   local v = LIGHT[k]
   if v ~= nil then return v end

@@ -21,7 +21,10 @@ local function lazy(name)
     return m[k]
   end })
 end
-local zis = lazy "zis"
+-- the codec as zis gives it, from zis.core: a flow's run makes no
+-- request, and the whole library would load libcurl (zis.net)
+local zis = { decode_json = require("zis.core").decode_json, pretty_json = require("zis.core").pretty_json,
+              encode_json = function(v) return require("zis.core").encode_json(v) end }
 local flow = lazy "zis.flow"
 local path = lazy "zis.flow.path"
 
