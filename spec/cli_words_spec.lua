@@ -325,6 +325,21 @@ describe("bin/zis before make", function()
     os.execute("rm -rf " .. sh_quote(dir))
     assert.equal("zis: the C module is not built: run make in " .. dir .. " first\nstatus=1\n", out)
   end)
+
+  -- zis.net (the client) is loaded at the first request only: its
+  -- absence is still said at the start, as zis.core's is
+  it("says so when half of it is built (zis.core without zis.net)", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/build/zis && cp -r bin lua " .. dir ..
+                      " && cp build/zis/core.so " .. dir .. "/build/zis/"))
+    local p = assert(io.popen("cd " .. dir .. " && env -i PATH=/usr/bin:/bin HOME=/tmp bin/zis validate " ..
+                              "examples.json 2>&1; echo status=$?"))
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. sh_quote(dir))
+    assert.equal("zis: the C module is not built: run make in " .. dir .. " first\nstatus=1\n", out)
+  end)
 end)
 
 describe("zis writing into a pipe that closed", function()
