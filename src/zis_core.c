@@ -79,7 +79,7 @@ ZIS_API int luaopen_zis_core (lua_State *L);
 ZIS_API int luaopen_zis_core (lua_State *L) {
   luaL_newlib(L, core_funcs);
   zis_json_open(L);      /* decode/encode/pretty_json, null, array/object */
-  zis_fs_register(L);    /* write_file, open_private, fsync_dir, list_dir... */
+  zis_fs_open(L);    /* write_file, open_private, fsync_dir, list_dir... */
   lua_pushliteral(L, ZIS_VERSION);
   lua_setfield(L, -2, "version");
   lua_createtable(L, 0, 1);             /* zis.net on first use */

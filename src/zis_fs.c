@@ -400,7 +400,7 @@ static const luaL_Reg fs_funcs[] = {
   {NULL, NULL}
 };
 
-void zis_fs_register (lua_State *L) {
+void zis_fs_open (lua_State *L) {
   /* the metatables once, here, so no call races to make them */
   luaL_newmetatable(L, DIR_MT);
   lua_pushcfunction(L, dir_gc);

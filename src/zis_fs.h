@@ -11,6 +11,6 @@
 ** the table at the top of the stack (called once by luaopen_zis_core).
 ** Each returns its result, or nil, a message naming the path, and errno
 ** (luaL_fileresult's convention). */
-void zis_fs_register (lua_State *L);
+void zis_fs_open (lua_State *L);
 
 #endif
