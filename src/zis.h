@@ -111,7 +111,7 @@ typedef struct Client {
 const char *zis_user_agent (void);
 
 /* zis_client.c */
-void zis_client_open (lua_State *L);   /* metatables; table of core on top */
+void zis_client_open (lua_State *L);   /* metatables; zis.net's table on top */
 
 /* The client at idx, if it is open; raises otherwise.  Here, not in
 ** zis_client.c, so the engine (the layer below the client) needs nothing
@@ -124,7 +124,7 @@ static inline Client *zis_check_client (lua_State *L, int idx) {
 }
 
 /* zis_engine.c */
-void zis_engine_open (lua_State *L);   /* adds engine functions to core */
+void zis_engine_open (lua_State *L);   /* adds engine functions to zis.net */
 void zis_engine_free (Client *c);      /* every slot and the multi */
 void zis_engine_cancel_all (Client *c);  /* every attempt; slots kept */
 int zis_engine_init (Client *c);       /* 0 on failure */
