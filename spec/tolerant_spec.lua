@@ -627,6 +627,7 @@ describe("both readings of what no source settles", function()
       H.control("POST", "config", { gzip = mode })
       local page = assert(c:list_configs("demo", { scope = "*", page_size = 100 }))
       seen[mode] = #page.configs
+      assert.matches("gzip", H.last().headers["accept-encoding"], 1, true)
     end
     H.control("POST", "config", { gzip = "default" })
     assert.same({ always = 30, never = 30 }, seen)
