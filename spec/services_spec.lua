@@ -425,7 +425,8 @@ describe("ZIS services through the client: links", function()
 
   it("returns the documented errors", function()
     fails(404, "1020", c:update_link("demo", { link_type = "t", left_object_name = "x" }, { left_object = {} }))
-    fails(404, "1020", c:delete_link("demo", { link_type = "t", left_object_name = "x" }))
+    -- a DELETE that matches nothing: nothing to delete (docs/zendesk-api.md, Unsettled)
+    assert.is_true(c:delete_link("demo", { link_type = "t", left_object_name = "x" }))
     fails(400, "1010", c:create_link("demo", { link_type = "t", left_object = { name = "a" } }))
   end)
 

@@ -113,10 +113,18 @@ return {
   {
     name = "pager-repeated-cursor",
     file = "lua/zis/pager.lua",
-    from = "elseif seen[cursor] then",
-    to = "elseif false then",
+    from = "if seen[cursor] then",
+    to = "if false then",
     why = "a server repeating a cursor makes an iterator loop forever",
     specs = { "spec/iterators_spec.lua", "spec/safety_spec.lua" },
+  },
+  {
+    name = "pager-next-url-any-host",
+    file = "lua/zis/pager.lua",
+    from = 'if v:sub(1, #base) ~= base then return nil, "is on another host: not followed" end',
+    to = "",
+    why = "a configs page's links.next on another host is taken for a page of this one",
+    specs = { "spec/tolerant_spec.lua" },
   },
   {
     name = "proxy-password-in-error",

@@ -6,6 +6,10 @@
 --   the endpoint rows (zis.endpoints): one method per public row, made
 --   by `method`, and one iterator per row that pages (zis.pager);
 --
+--   a row may name readings of answers no source settles (retry_405,
+--   gone_on_404, object_as, list_as, unlisted_on_404: zis.endpoints'
+--   header): `method` applies them to the row's answer (`tolerate`);
+--
 --   COMPOSITES, below: the methods that are more than one row (or a row
 --   and a check a row cannot say): close, get_connection,
 --   finish_oauth_flow, create_integration, get_bundles, integration_token,
@@ -16,6 +20,8 @@
 
 local core = require "zis.core"
 local endpoints = require "zis.endpoints"
+local errors = require "zis.errors"
+local util = require "zis.util"
 local request = require "zis.request"
 local run = require "zis.run"
 local pager = require "zis.pager"
@@ -25,15 +31,71 @@ local build, argerror, check_string, valid_name, pct =
       request.build, request.argerror, request.check_string, request.valid_name, request.pct
 local call, batch = run.call, run.batch
 local state = core.state
-local ipairs, math_type, pairs, pcall, tonumber, tostring, type =
-      ipairs, math.type, pairs, pcall, tonumber, tostring, type
+local ipairs, math_type, next, pairs, pcall, tonumber, tostring, type =
+      ipairs, math.type, next, pairs, pcall, tonumber, tostring, type
+local is_array, is_object, is_list = util.is_array, util.is_object, util.is_list
 
 local M = {}
+
+-- A 2xx answer that is not the shape the row reads.
+local function shape_error(row, path, res, what)
+  return nil, errors.new{ kind = "decode", method = row.method, path = path, attempts = 1,
+                          message = "the answer is not " .. what .. " (got " ..
+                                    (is_array(res) and "an array" or type(res)) .. ")" }
+end
+
+-- What a row's readings (docs/zendesk-api.md, "Unsettled"; zis.endpoints'
+-- header) make of its answer: res, err as the call gave them.
+local function tolerate(self, row, path, body, integ, res, err)
+  if res == nil then
+    local status = err.kind == "http" and err.status
+    if status == 405 and row.retry_405 then
+      -- the other verb, once: PATCH answered 405, so PUT
+      return call(self, endpoints[row.retry_405], path, body, integ)
+    elseif status == 404 and row.gone_on_404 then
+      return true   -- nothing matched: nothing to delete
+    elseif (status == 404 or status == 405) and row.unlisted_on_404 then
+      err.hint = "this account answers no list here (the endpoint is not in Zendesk's reference): " ..
+                 "listing is unavailable, which does not mean there are none"
+    end
+    return nil, err
+  end
+  local as = row.object_as
+  if as then
+    if not is_object(res) then return shape_error(row, path, res, "a JSON object") end
+    -- one key whose value is an object: the wrapping; else the bare object
+    local k, v = next(res)
+    if k ~= nil and next(res, k) == nil and is_object(v) then res = v end
+    return { [as] = res }
+  end
+  local keys = row.list_as
+  if keys then
+    local key = keys[1]
+    if is_array(res) then return { [key] = res } end
+    if is_object(res) then
+      for _, k in ipairs(keys) do
+        if is_list(res[k]) then
+          res[key] = res[k]
+          return res
+        end
+      end
+    end
+    return shape_error(row, path, res, "a list ('" .. key .. "' or a bare array)")
+  end
+  return res, err
+end
 
 -- The method for a row.  Its integration (the first argument, where the
 -- row has one) decides which credential a bound token may serve.
 local function method(row)
   local has_integration = row.args[1] and row.args[1][2] == "integration"
+  if row.retry_405 or row.gone_on_404 or row.object_as or row.list_as or row.unlisted_on_404 then
+    return function(self, ...)
+      local path, body = build(row, ...)
+      local integ = has_integration and (...) or nil
+      return tolerate(self, row, path, body, integ, call(self, row, path, body, integ))
+    end
+  end
   return function(self, ...)
     local path, body = build(row, ...)
     return call(self, row, path, body, has_integration and (...) or nil)
@@ -107,18 +169,32 @@ local function get_connection(self, integration, name, ctype)
   return nil, err
 end
 
--- client:finish_oauth_flow(integration, redirect_url) -> the answer
+-- client:finish_oauth_flow(integration, redirect_url [, {name =}]) -> the answer
 -- A client-credentials OAuth flow ends when the access_codes URL that
 -- start_oauth_flow answered is fetched with the integration's token.  The
 -- URL must be on this client's host, for that integration: the token is
 -- never sent anywhere else.  A bare verification code is taken too.
+-- The answer's status and body are unrecorded: any 2xx succeeds (true
+-- when it has no JSON); with the connection's `name`, the legacy read
+-- then confirms the connection exists, and is the answer.
 local ACCESS_CODE = endpoints.access_code
-local function finish_oauth_flow(self, integration, url)
+local function finish_oauth_flow(self, integration, url, opts)
   local row = { name = "finish_oauth_flow" }
   if not valid_name(integration) then
     argerror(row, 1, "integration name must be 1 to 64 of a-z 0-9 - _")
   end
   check_string(row, 2, url)
+  local name
+  if opts ~= nil then
+    if type(opts) ~= "table" then argerror(row, 3, "table expected, got " .. type(opts)) end
+    for k in pairs(opts) do
+      if k ~= "name" then argerror(row, 3, "unknown option '" .. tostring(k) .. "'") end
+    end
+    name = opts.name
+    if name ~= nil and (type(name) ~= "string" or name == "") then
+      argerror(row, 3, "option 'name' must be a non-empty string")
+    end
+  end
   local code = url
   if url:find("^%a[%w+.-]*://") then
     local st = state(self)
@@ -137,8 +213,14 @@ local function finish_oauth_flow(self, integration, url)
   end
   if code == "" then argerror(row, 2, "must not be empty") end
   local res, err = call(self, ACCESS_CODE, (build(ACCESS_CODE, integration, code)), nil, integration)
-  if res == nil and err and err.kind == "decode" then return true end  -- an empty 2xx
-  return res, err
+  if res == nil and err and err.kind == "decode" then res, err = true, nil end  -- a 2xx, no JSON
+  if res == nil or name == nil then return res, err end
+  local conn, cerr = get_connection(self, integration, name, "oauth")
+  if not conn and cerr.status == 404 then
+    cerr.message = "the flow's access_codes GET succeeded, but there is no OAuth connection named '" ..
+                   name .. "'"
+  end
+  return conn, cerr
 end
 
 -- client:create_integration(name, opts): the row's call, and the new
@@ -211,7 +293,13 @@ function M.build(methods, deps)
     if not row.internal then
       local m = method(row)
       methods[row.name] = m
-      if row.paging then methods[row.paging.iterator] = pager.pager(row, m) end
+      if row.paging then
+        -- a page a URL names (paging.follow): its path and query, as they are
+        local fetch = row.paging.follow and function(self, path, integ)
+          return call(self, row, path, nil, integ)
+        end
+        methods[row.paging.iterator] = pager.pager(row, m, fetch)
+      end
     end
   end
   local COMPOSITES = {

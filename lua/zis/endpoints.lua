@@ -40,6 +40,20 @@
 --   internal true for rows the client uses itself (no public method)
 --   empty_on_404  the items key of a list that Zendesk answers 404 when
 --            nothing matches: that 404 is an empty page
+--   The readings of answers no source settles (docs/zendesk-api.md,
+--   "Unsettled"), which zis.client's dispatcher applies:
+--   retry_405  the internal row a 405 is retried as, once (PATCH, then PUT)
+--   gone_on_404  a 404 means there was nothing to delete: true
+--   object_as  a single object, bare or under any one key: answered as
+--            {[object_as] = the object}
+--   list_as  {key, fallback keys...}: a list under the key, a fallback
+--            key or bare: answered as {[key] = the list}
+--   unlisted_on_404  a 404 or 405 means the endpoint does not exist: the
+--            error says the listing is unavailable (not that it is empty)
+--   paging.follow = "any"  the next page from meta.after, else links.next
+--            (a cursor, or a URL on the client's host and the list's path),
+--            else a top-level next; the end when has_more is false or no
+--            cursor is given
 
 local REG = "/api/services/zis/registry"
 local SVC = "/api/services/zis/integrations/{integration}"
@@ -122,7 +136,9 @@ local rows = {
   { name = "list_configs", method = "GET", path = SVC .. "/configs",
     args = { integration, { "opts", "options", required = true, options = paging{
       { "scope", "string", to = "query", param = "filter[scope]", required = true } } } },
-    auth = "services", idempotent = true, paging = { items = "configs", iterator = "configs" },
+    auth = "services", idempotent = true,
+    -- the reference's example shows three ways to say the next page
+    paging = { items = "configs", iterator = "configs", follow = "any" },
     -- Zendesk answers 404 when no config matches the scope: an empty list
     empty_on_404 = "configs" },
   { name = "create_config", method = "POST", path = SVC .. "/configs",
@@ -161,27 +177,36 @@ local rows = {
   { name = "get_oauth_connection", method = "GET", path = "/api/services/zis/connections/{integration}",
     args = { integration, { "name", "string", to = "query", param = "name" } },
     auth = "services", idempotent = true, internal = true },
+  -- no source says which verb updates a typed connection: PATCH, and on
+  -- a 405 the same request once as PUT
   { name = "update_connection", method = "PATCH", path = SVC .. "/connections/{type}/{name}",
     args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
              { "name", "string", to = "path" }, { "fields", "body", to = "body" } },
-    body = "connection", auth = "services", check = "connection" },
+    body = "connection", auth = "services", check = "connection", retry_405 = "update_connection_put" },
+  { name = "update_connection_put", method = "PUT", path = SVC .. "/connections/{type}/{name}",
+    args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
+             { "name", "string", to = "path" }, { "fields", "body", to = "body" } },
+    body = "connection", auth = "services", check = "connection", idempotent = true, internal = true },
   { name = "delete_connection", method = "DELETE", path = SVC .. "/connections/{type}/{name}",
     args = { integration, { "type", "enum", to = "path", values = CONNECTION_TYPES },
              { "name", "string", to = "path" } },
     auth = "services", idempotent = true, returns = "true" },
 
   ---------------------------------------------------- OAuth clients, flows
+  -- documented {"clients":[...]}; a bare array and oauth_clients are taken
   { name = "list_oauth_clients", method = "GET",
     path = "/api/services/zis/connections/oauth/clients/{integration}",
-    args = { integration }, auth = "services", idempotent = true },
+    args = { integration }, auth = "services", idempotent = true,
+    list_as = { "clients", "oauth_clients" } },
   { name = "create_oauth_client", method = "POST",
     path = "/api/services/zis/connections/oauth/clients/{integration}",
     args = { integration, { "fields", "body", to = "body" } },
     body = "oauth_client", auth = "services" },
+  -- the wrapping is unsettled ({"oauth_client":…}, {"client":…} or bare)
   { name = "get_oauth_client", method = "GET",
     path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
     args = { integration, { "uuid", "string", to = "path" } },
-    auth = "services", idempotent = true },
+    auth = "services", idempotent = true, object_as = "oauth_client" },
   { name = "update_oauth_client", method = "PATCH",
     path = "/api/services/zis/connections/oauth/clients/{integration}/{uuid}",
     args = { integration, { "uuid", "string", to = "path" }, { "fields", "body", to = "body" } },
@@ -216,9 +241,10 @@ local rows = {
     args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true },
              { "fields", "body", to = "body" } },
     body = "link", auth = "services" },
+  -- a DELETE that matches nothing may be 404 or 204: nothing to delete
   { name = "delete_link", method = "DELETE", path = "/api/services/zis/links/{integration}",
     args = { integration, { "query", "options", required = true, options = LINK_QUERY, names = true } },
-    auth = "services", idempotent = true, returns = "true" },
+    auth = "services", idempotent = true, returns = "true", gone_on_404 = true },
 
   ------------------------------------------------------- inbound webhooks
   { name = "create_inbound_webhook", method = "POST",
@@ -232,10 +258,11 @@ local rows = {
     path = "/api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",
     args = { integration, { "uuid", "webhook_uuid", to = "path" } },
     auth = "services", idempotent = true },
-  -- not in the reference; Zendesk's own zaf-toolbox calls it
+  -- not in the reference; Zendesk's own zaf-toolbox calls it, a later
+  -- runbook says there is none: a 404 or 405 says the list is unavailable
   { name = "list_inbound_webhooks", method = "GET",
     path = "/api/services/zis/inbound_webhooks/generic/{integration}/all",
-    args = { integration }, auth = "services", idempotent = true },
+    args = { integration }, auth = "services", idempotent = true, unlisted_on_404 = true },
   -- deleting a webhook is what revokes its credentials
   { name = "delete_inbound_webhook", method = "DELETE",
     path = "/api/services/zis/inbound_webhooks/generic/{integration}/{uuid}",

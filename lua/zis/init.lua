@@ -194,6 +194,7 @@ end
 -- client's id and secret (in C) and nothing else; the client that uses
 -- the token calls this as its token function, between its own attempts.
 local ADMIN_TOKEN = endpoints.admin_token
+local ADMIN_TOKEN_LIFE = 1800   -- seconds: a client-credentials token's life when not said
 local function admin_minter(minter)
   return function()
     local res, err = run.call(minter, ADMIN_TOKEN, ADMIN_TOKEN.path)
@@ -203,7 +204,10 @@ local function admin_minter(minter)
       return nil, errors.new{ kind = "decode", method = "POST", path = ADMIN_TOKEN.path,
                               message = "the token answer has no access_token" }
     end
-    return tok, math.type(res.expires_in) and res.expires_in or nil
+    -- whether expires_in comes is unsettled: without it, Zendesk's 30
+    -- minutes (and a 401 mints again, whatever the life)
+    local ttl = res.expires_in
+    return tok, (math.type(ttl) and ttl > 0) and ttl or ADMIN_TOKEN_LIFE
   end
 end
 

@@ -102,13 +102,15 @@ local CONNECTION_SECRET = setmetatable({}, { __index = function(t, ctype)
 end })
 
 -- The live secrets a connection read can carry: Zendesk's listing shows an
--- OAuth connection's tokens (docs/zendesk-api.md), the legacy read too.
--- Printed as the API prints the others ("*****") unless --show-secrets.
-local LIVE_SECRETS = { "access_token", "refresh_token" }
+-- OAuth connection's tokens, and the token answer they came in
+-- (docs/zendesk-api.md), the legacy read too.  Printed as the API prints
+-- the others ("*****") unless --show-secrets.
+local LIVE_SECRETS = { "access_token", "refresh_token", "oauth_access_token_response_body" }
 local function redact(x, show)
   if show or type(x) ~= "table" then return x end
   for _, k in ipairs(LIVE_SECRETS) do
-    if type(x[k]) == "string" and x[k] ~= "" then x[k] = "*****" end
+    local v = x[k]
+    if v ~= nil and v ~= zis.null and v ~= "" then x[k] = "*****" end
   end
   return x
 end
@@ -245,11 +247,14 @@ local commands = {
         description = "Finishes a client-credentials OAuth flow: fetches the access_codes URL that " ..
                       "the flow's start answered (its redirect_url), with the integration's own " ..
                       "token, which makes the OAuth connection. The URL must be on this Zendesk " ..
-                      "host, for this integration.",
+                      "host, for this integration. With --name, the connection is then read back " ..
+                      "(any 2xx is a success, and Zendesk's answer is not documented).",
         args = { INTEGRATION, { "url", "the redirect_url the flow's start answered", type = "nonempty" } },
+        options = { { "--name", "the connection's name (as given to the flow's start): confirm it exists",
+                      argname = "N", type = "nonempty" } },
         run = function(ctx, a)
           local c <close> = integration_client(ctx, a.integration)
-          local res = ctx:check(c:finish_oauth_flow(a.integration, a.url))
+          local res = ctx:check(c:finish_oauth_flow(a.integration, a.url, a.name and { name = a.name } or nil))
           if ctx.json then return ctx:json_out(type(res) == "table" and redact(res) or { finished = true }) end
           out("finished the OAuth connection", type(res) == "table" and res.name and (" " .. tostring(res.name)) or "",
               "\n")

@@ -11,7 +11,7 @@ local state = require "zis.mock.state"
 local answers = require "zis.mock.answers"
 
 local encode, null = core.encode_json, core.null
-local api_error, ok, created, no_content = answers.api_error, answers.ok, answers.created, answers.no_content
+local api_error, ok, created = answers.api_error, answers.ok, answers.created
 local invalid, missing, body_object = answers.invalid, answers.missing, answers.body_object
 local url_decode, paginate, json_array = answers.url_decode, answers.paginate, answers.json_array
 local now_iso, ZIS = answers.now_iso, answers.ZIS
@@ -83,7 +83,8 @@ local function check_header(name)
   return nil
 end
 
-local function connection_view(c)
+-- listing: readings.oauth_listing, for connections/all's OAuth items
+local function connection_view(c, listing)
   local v = { name = c.name, allowed_domain = c.allowed_domain,
               created_at = c.created_at, updated_at = c.updated_at }
   local kind = M.CONNECTION_TYPES[c.type]
@@ -94,6 +95,12 @@ local function connection_view(c)
     v.oauth_client_uuid = c.oauth_client_uuid
     v.uuid, v.integration, v.created_by = c.uuid, c.integration, ADMIN_ID
     v.access_token, v.refresh_token = c.access_token, c.refresh_token
+    if listing == "none" then  -- metadata only, as a third party reports
+      v.access_token, v.refresh_token = nil, nil
+    elseif listing == "full" and c.access_token then
+      v.oauth_access_token_response_body = encode{ access_token = c.access_token, token_type = "bearer",
+                                                   refresh_token = c.refresh_token, expires_in = 3600 }
+    end
     v.token_type = "bearer"
     v.token_expiry = c.token_expiry or null
     v.permission_scopes = c.permission_scopes or null
@@ -156,7 +163,8 @@ function Registry:connections(integ, method, rest, q, body)
     return paginate(st.connections, q, nil, nil, function(c) return c.name end,
       function(page, meta)
         local groups = { api_key = {}, basic_auth = {}, bearer_token = {}, oauth = {} }
-        for _, c in ipairs(page) do table.insert(groups[c.type], connection_view(c)) end
+        local listing = self.readings.oauth_listing
+        for _, c in ipairs(page) do table.insert(groups[c.type], connection_view(c, listing)) end
         return ok('{"api_key":' .. json_array(groups.api_key) .. ',"basic_auth":' ..
                   json_array(groups.basic_auth) .. ',"bearer_token":' ..
                   json_array(groups.bearer_token) .. ',"oauth":' .. json_array(groups.oauth) ..
@@ -187,6 +195,12 @@ function Registry:connections(integ, method, rest, q, body)
   if method ~= "GET" and method ~= "PATCH" and method ~= "PUT" and method ~= "DELETE" then
     return nil
   end
+  -- which verb an update takes is unsettled (readings.connection_update)
+  local verbs = self.readings.connection_update
+  if (method == "PATCH" and verbs == "put") or (method == "PUT" and verbs == "patch") then
+    return api_error(405, "1010", method .. " is not allowed on " .. ZIS .. "/integrations/" .. integ ..
+                     "/connections" .. rest, "Method Not Allowed")
+  end
   if not c then return missing("connection " .. name .. " not found") end
   if c.type ~= ctype then
     if method == "GET" or method == "DELETE" then
@@ -195,14 +209,21 @@ function Registry:connections(integ, method, rest, q, body)
     return invalid("connection " .. name .. " is a " .. c.type ..
                    " connection; a connection's type can't change")
   end
-  if method == "GET" then return ok(encode{ [ctype] = connection_view(c) }) end
+  if method == "GET" then
+    if self.readings.connection_read == "bare" then return ok(encode(connection_view(c))) end
+    return ok(encode{ [ctype] = connection_view(c) })
+  end
   if method == "DELETE" then
     table.remove(st.connections, idx)
-    return no_content()
+    return self:deleted()
   end
   local req = body_object(body)
   if not req then return invalid("request body is not a JSON object") end
   if req.name ~= nil and req.name ~= name then return invalid("a connection's name can't change") end
+  if self.readings.allowed_domain == "immutable" and req.allowed_domain ~= nil
+     and req.allowed_domain ~= c.allowed_domain then
+    return invalid("allowed_domain can't be changed")
+  end
   local copy = {}
   for k, v in pairs(c) do copy[k] = v end
   local e, b, ct = set_fields(copy, kind, req, true)
@@ -256,7 +277,9 @@ function Registry:oauth_clients(integ, method, rest, body)
   if rest == "" and method == "GET" then
     local items = {}
     for i, c in ipairs(st.oauth_clients) do items[i] = oauth_client_view(c) end
-    return ok('{"clients":' .. json_array(items) .. '}')
+    local shape = self.readings.oauth_client_list
+    if shape == "array" then return ok(json_array(items)) end
+    return ok('{"' .. shape .. '":' .. json_array(items) .. '}')
   elseif rest == "" and method == "POST" then
     local req = body_object(body)
     if not req then return invalid("request body is not a JSON object") end
@@ -281,7 +304,11 @@ function Registry:oauth_clients(integ, method, rest, body)
   local c, idx
   for i, x in ipairs(st.oauth_clients) do if x.uuid == uuid then c, idx = x, i end end
   if not c then return missing("OAuth client " .. uuid .. " not found") end
-  if method == "GET" then return ok(encode{ oauth_client = oauth_client_view(c) }) end
+  if method == "GET" then
+    local shape = self.readings.oauth_client_show
+    if shape == "bare" then return ok(encode(oauth_client_view(c))) end
+    return ok(encode{ [shape] = oauth_client_view(c) })
+  end
   if method == "DELETE" then
     -- the OAuth connections made with the client go with it
     table.remove(st.oauth_clients, idx)
@@ -289,7 +316,7 @@ function Registry:oauth_clients(integ, method, rest, body)
       local conn = st.connections[i]
       if conn.type == "oauth" and conn.oauth_client_uuid == c.uuid then table.remove(st.connections, i) end
     end
-    return no_content()
+    return self:deleted()
   end
   local req = body_object(body)
   if not req then return invalid("request body is not a JSON object") end
@@ -361,6 +388,11 @@ function Registry:oauth_finish(code, integ)
   c.access_token = "fake-provider-access-" .. self.next_id
   c.refresh_token = "fake-provider-refresh-" .. self.next_id
   c.token_expiry = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 3600)
+  -- the status and body are unrecorded (readings.access_code)
+  local shape = self.readings.access_code
+  if shape == "empty" then return 204, "", "text/plain; charset=utf-8" end
+  if shape == "text" then return 200, "OK", "text/plain; charset=utf-8" end
+  if shape == "created" then return 201, encode(oauth_connection_view(c)), "application/json; charset=utf-8" end
   return ok(encode(oauth_connection_view(c)))
 end
 

@@ -1,7 +1,7 @@
 -- zis.mock.control: the local registry's control endpoints under /__mock/
 -- (no auth; loopback only), for tests: the log, the stats, a reset, queued
--- faults, the configuration (tokens, latency, gzip, chunks, token life)
--- and expiring minted tokens; and the fault a request meets.  Adds
+-- faults, the configuration (tokens, latency, gzip, chunks, token life,
+-- the readings of what no source settles) and expiring minted tokens; and the fault a request meets.  Adds
 -- Registry:control and :take_fault to zis.mock.state's Registry.
 
 local core = require "zis.core"
@@ -56,6 +56,14 @@ function Registry:control(method, path, body, stats)
     if math.type(cfg.chunked) == "integer" and cfg.chunked >= 0 then self.chunks = cfg.chunked end
     if math.type(cfg.token_ttl) == "integer" and cfg.token_ttl >= 0 then
       self.token_ttl = cfg.token_ttl > 0 and cfg.token_ttl or nil
+    end
+    if cfg.readings ~= nil then
+      if type(cfg.readings) ~= "table" then return api_error(400, "1010", "readings must be a JSON object") end
+      for name, value in pairs(cfg.readings) do
+        local why = state.check_reading(name, value)
+        if why then return api_error(400, "1010", why) end
+      end
+      for name, value in pairs(cfg.readings) do self.readings[name] = value end
     end
     if type(cfg.oauth_tokens) == "table" then
       self.oauth_tokens = {}

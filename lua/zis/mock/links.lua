@@ -76,15 +76,23 @@ function Registry:links(integ, method, q, body)
   if method ~= "GET" and method ~= "PATCH" and method ~= "DELETE" then return nil end
   local found, s, b, ct = select_links(st, q)
   if not found then return s, b, ct end
+  -- no match: whether a GET is 404 or an empty 200, a DELETE 404 or 204,
+  -- no source settles (readings.links_get_no_match, links_delete_no_match)
+  if #found == 0 and method == "GET" and self.readings.links_get_no_match == 404 then
+    return missing("no links match")
+  end
   if method == "GET" then
     return paginate(found, q, "links", link_view, function(l) return l.id end)
+  end
+  if #found == 0 and method == "DELETE" and self.readings.links_delete_no_match == 204 then
+    return no_content()
   end
   if #found == 0 then return missing("link not found") end
   if method == "DELETE" then
     local gone = {}
     for _, l in ipairs(found) do gone[l] = true end
     for i = #st.links, 1, -1 do if gone[st.links[i]] then table.remove(st.links, i) end end
-    return no_content()
+    return self:deleted()
   end
   local req = body_object(body)
   if not req then return invalid("request body is not a JSON object") end

@@ -85,7 +85,13 @@ function Registry:upload(integ, body)
       j.event_type, j.flow_name = p.event_type, p.flow_name
     end
   end
-  return 200, "", "text/plain; charset=utf-8"
+  -- 200 or 201, empty, text or JSON: no source settles it (readings)
+  local status, kind = self.readings.bundle_upload_status, self.readings.bundle_upload_body
+  if kind == "text" then return status, "OK", "text/plain; charset=utf-8" end
+  if kind == "json" then
+    return status, encode{ bundle = bundle_summary(stored) }, "application/json; charset=utf-8"
+  end
+  return status, "", "text/plain; charset=utf-8"
 end
 
 -- Parses job_spec_name=zis:{integration}:job_spec:{name}
@@ -147,7 +153,7 @@ function Registry:route(method, path, q, body, auth, token)
       local _, i = self:find_job_spec(j.integration, j.name)
       remove(self.job_specs[j.integration], i)
     end
-    return 204, "", "text/plain; charset=utf-8"
+    return self:deleted()
   elseif integ_path and method == "POST" then
     local name = url_decode(integ_path)
     if not name:match("^[a-z0-9_%-]+$") or #name > 64 then
@@ -212,7 +218,7 @@ function Registry:route(method, path, q, body, auth, token)
     for k = #specs, 1, -1 do
       if specs[k].bundle == uuid and not specs[k].installed then remove(specs, k) end
     end
-    return 204, "", "text/plain; charset=utf-8"
+    return self:deleted()
   end
   return api_error(404, "1020", "no such endpoint", "Missing Resource")
 end

@@ -61,7 +61,7 @@ function Registry:services(method, path, q, body, auth, token, host)
     return missing("integration " .. integ .. " not found")
   end
   local s, b, ct
-  if family == "configs" then s, b, ct = self:configs(integ, method, rest, q, body)
+  if family == "configs" then s, b, ct = self:configs(integ, method, rest, q, body, host)
   elseif family == "connections" then s, b, ct = self:connections(integ, method, rest, q, body)
   elseif family == "oauth_clients" then s, b, ct = self:oauth_clients(integ, method, rest, body)
   elseif family == "oauth_start" and method == "POST" then s, b, ct = self:oauth_start(integ, body, host)

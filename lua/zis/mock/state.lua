@@ -26,6 +26,57 @@ M.defaults = {
   oauth_client_secret = "fake-admin-client-secret",
 }
 
+-- What no source settles (docs/zendesk-api.md, "Unsettled"): each switch
+-- and its values, the default first.  The registry answers the default
+-- unless a test asks for another through POST /__mock/config
+-- {readings = {name = value, ...}}; a reset restores the defaults.
+M.READINGS = {
+  -- the verb a typed connection update takes: both, or only PUT (PATCH
+  -- answers 405), or only PATCH (PUT answers 405)
+  connection_update = { "any", "put", "patch" },
+  -- whether an update may change allowed_domain ("immutable": 400)
+  allowed_domain = { "mutable", "immutable" },
+  -- a typed connection read: {"<type>":{...}} or the bare object
+  connection_read = { "wrapped", "bare" },
+  -- connections/all's OAuth items: with live access and refresh tokens,
+  -- without any ("none"), or with oauth_access_token_response_body too
+  oauth_listing = { "tokens", "none", "full" },
+  -- the configs list's next page: meta.after (with has_more), links.next
+  -- (a URL with page[after], and has_more), links.next naming the cursor
+  -- otherwise (page[after] not in its query), or a top-level next (an
+  -- integer cursor, no meta)
+  configs_cursor = { "meta", "links", "links_query", "next" },
+  -- the status of a DELETE that succeeds (204, or 200 with {})
+  delete_status = { 204, 200 },
+  -- links with no match: GET 200 with [] or 404; DELETE 404 or 204
+  links_get_no_match = { 200, 404 },
+  links_delete_no_match = { 404, 204 },
+  -- an OAuth client read: {"oauth_client":{...}}, {"client":{...}} or bare
+  oauth_client_show = { "oauth_client", "client", "bare" },
+  -- the OAuth client list: {"clients":[...]}, a bare array, {"oauth_clients":[...]}
+  oauth_client_list = { "clients", "array", "oauth_clients" },
+  -- the access_codes GET: 200 with the connection, 204 empty, 200 text, 201 JSON
+  access_code = { "json", "empty", "text", "created" },
+  -- whether GET …/inbound_webhooks/generic/{i}/all exists ("missing": 404)
+  webhook_list = { "all", "missing" },
+  webhook_create_status = { 201, 200 },
+  -- a bundle upload's answer: its status, and its body (empty, text, JSON)
+  bundle_upload_status = { 200, 201 },
+  bundle_upload_body = { "empty", "text", "json" },
+  -- whether POST /oauth/tokens answers expires_in
+  grant_expires_in = { true, false },
+}
+
+-- nil, or why `value` is not one of reading `name`'s values.
+function M.check_reading(name, value)
+  local values = M.READINGS[name]
+  if not values then return "unknown reading '" .. tostring(name) .. "'" end
+  for _, v in ipairs(values) do if v == value then return nil end end
+  local shown = {}
+  for i, v in ipairs(values) do shown[i] = tostring(v) end
+  return "reading '" .. name .. "' must be one of " .. concat(shown, ", ")
+end
+
 local Registry = {}
 Registry.__index = Registry
 
@@ -54,6 +105,15 @@ function Registry:reset()
   self.gzip_mode = "default"
   self.chunks = 0
   self.token_ttl = TOKEN_TTL
+  self.readings = {}
+  for name, values in pairs(M.READINGS) do self.readings[name] = values[1] end
+end
+
+-- The answer to a DELETE that succeeded: 204, or 200 with {}
+-- (readings.delete_status).
+function Registry:deleted()
+  if self.readings.delete_status == 200 then return 200, "{}", "application/json; charset=utf-8" end
+  return 204, "", "text/plain; charset=utf-8"
 end
 
 -- A ULID-shaped id (26 of Crockford's base32): an inbound webhook's id,

@@ -110,8 +110,10 @@ function Registry:grant_token(body)
   local tok = string.format("fake-admin-oauth-%d", self.next_id)
   local ttl = self.token_ttl
   self.admin_tokens[tok] = { expires = ttl and (now() + ttl) or nil }
-  return ok(encode{ access_token = tok, token_type = "bearer", scope = scope,
-                    expires_in = ttl or null })
+  -- whether expires_in comes is unsettled (readings.grant_expires_in)
+  local expires_in = ttl or null
+  if not self.readings.grant_expires_in then expires_in = nil end
+  return ok(encode{ access_token = tok, token_type = "bearer", scope = scope, expires_in = expires_in })
 end
 
 return M

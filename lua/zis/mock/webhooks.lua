@@ -8,7 +8,7 @@ local state = require "zis.mock.state"
 local answers = require "zis.mock.answers"
 
 local encode = core.encode_json
-local ok, no_content, json_array = answers.ok, answers.no_content, answers.json_array
+local ok, json_array, api_error = answers.ok, answers.json_array, answers.api_error
 local invalid, missing, body_object = answers.invalid, answers.missing, answers.body_object
 local url_decode, ZIS = answers.url_decode, answers.ZIS
 local Registry = state.Registry
@@ -39,7 +39,12 @@ function Registry:webhooks(integ, method, rest, body, host)
                 username = "fake-webhook-user-" .. self.next_id,
                 password = "fake-webhook-password-" .. self.next_id }
     st.webhooks[#st.webhooks + 1] = w
-    return 201, encode(webhook_view(w, true)), "application/json; charset=utf-8"
+    -- 201 documented, 200 seen (readings.webhook_create_status)
+    return self.readings.webhook_create_status, encode(webhook_view(w, true)), "application/json; charset=utf-8"
+  end
+  -- the list may not exist at all (readings.webhook_list)
+  if rest == "/all" and method == "GET" and self.readings.webhook_list == "missing" then
+    return api_error(404, "1020", "no such endpoint", "Missing Resource")
   end
   if rest == "/all" and method == "GET" then
     local items = {}
@@ -53,7 +58,7 @@ function Registry:webhooks(integ, method, rest, body, host)
       if w.uuid == uuid then
         if method == "GET" then return ok(encode(webhook_view(w, false))) end
         table.remove(st.webhooks, i)   -- its credentials no longer work
-        return no_content()
+        return self:deleted()
       end
     end
     return missing("inbound webhook " .. uuid .. " not found")

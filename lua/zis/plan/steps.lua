@@ -14,7 +14,7 @@ local diff = require "zis.plan.diff"
 local live_mod = require "zis.plan.live"
 local webhooks = require "zis.plan.webhooks"
 
-local ipairs, pairs, tostring = ipairs, pairs, tostring
+local ipairs, pairs, tostring, type = ipairs, pairs, tostring, type
 local format, sort = string.format, table.sort
 local sorted_keys = require("zis.util").sorted_keys
 local nonnull = live_mod.nonnull
@@ -144,6 +144,14 @@ local function update_or_unchanged(ctx, kind, name, details, ref, op)
   return ctx.add(kind, name, "update", op, details)
 end
 
+-- Is err Zendesk's refusal to change a connection's allowed_domain (a 400
+-- that names the field)?  No source says whether it may change.
+local function domain_fixed(err)
+  if type(err) ~= "table" or err.kind ~= "http" or err.status ~= 400 then return false end
+  local text = (tostring(err.detail or "") .. " " .. tostring(err.message or "")):lower()
+  return text:find("allowed[_ ]domain") ~= nil
+end
+
 function S.connections(ctx)
   local I, m, live = ctx.I, ctx.m, ctx.live
   for _, name in ipairs(sorted_keys(m.connections)) do
@@ -170,14 +178,28 @@ function S.connections(ctx)
       end, { "type " .. tostring(l.type) .. " -> " .. c.type .. ": deleted and created again",
              "secret set again from env " .. c.secret.env })
     else
-      local details = {}
+      local details, changed = {}, {}
       for _, f in ipairs(sorted_keys(c.fields)) do
         if l[f] ~= c.fields[f] then
           details[#details + 1] = format("%s: %q -> %q", f, tostring(nonnull(l[f])), c.fields[f])
+          changed[f] = c.fields[f]
         end
       end
       it = update_or_unchanged(ctx, "connection", name, details, c.secret, function()
-        return ctx.svc():update_connection(I, c.type, name, body())
+        -- only what changes, and the secret (docs/zendesk-api.md, Unsettled)
+        local s, f = ctx.svc(), { [c.secret_field] = ctx.secret(c.secret) }
+        for k, v in pairs(changed) do f[k] = v end
+        local res, err = s:update_connection(I, c.type, name, f)
+        if res or changed.allowed_domain == nil or not domain_fixed(err) then return res, err end
+        -- Zendesk may keep allowed_domain fixed: delete, then create again
+        local ok, derr = s:delete_connection(I, c.type, name)
+        if not ok then return nil, derr end
+        local made, cerr = s:create_connection(I, c.type, body())
+        if not made then
+          cerr.message = "connection " .. name .. " was deleted to change its allowed_domain, but " ..
+                         "creating it again failed: " .. tostring(cerr.message)
+        end
+        return made, cerr
       end)
     end
     if it then ctx.need_env(c.secret, it) end
