@@ -205,20 +205,26 @@ end
 -- and the specs of bin/zis itself (paths, signals, terminals) run it.
 function H.zis_main(argv, env, stdin)
   env = env or { ZENDESK_URL = H.url, ZENDESK_EMAIL = H.email, ZENDESK_API_TOKEN = H.token }
+  local i, o, e = assert(io.tmpfile()), assert(io.tmpfile()), assert(io.tmpfile())
+  if stdin then i:write(stdin) i:seek("set") end
   local saved = { io.stdin, io.stdout, io.stderr, os.getenv, core.isatty }
   -- its stdin, stdout and stderr are files, whatever this process has
   core.isatty = function() return false end
-  local i, o, e = io.tmpfile(), io.tmpfile(), io.tmpfile()
-  if stdin then i:write(stdin) i:seek("set") end
   io.stdin, io.stdout, io.stderr = i, o, e  -- luacheck: ignore 122
   os.getenv = function(name) return env[name] end  -- luacheck: ignore 122
-  local ok, code = pcall(require("zis.cli").main, argv)
+  local ok, code = pcall(function() return require("zis.cli").main(argv) end)
   io.stdin, io.stdout, io.stderr, os.getenv, core.isatty = table.unpack(saved)  -- luacheck: ignore 122
   o:seek("set")
   e:seek("set")
   local out, err = o:read("a"), e:read("a")
   i:close() o:close() e:close()
   assert(ok, code)
+  -- the test's deadline (spec/timeout.lua) and the watchdog's interrupt
+  -- end the test, as they would have ended a process: main, which turns
+  -- every error into a line and a status, must not hide them
+  local deadline = err:match("spec timeout: [^\n]*")
+  if deadline then error(deadline, 0) end
+  if code == 130 then error("interrupted while running zis " .. table.concat(argv, " "), 0) end
   return code, out, err
 end
 

@@ -39,6 +39,9 @@ describe("throwaway", function()
   it("waits in the engine for an answer that never comes", function()
     H.client{ timeout = 3600 }:list_bundles("demo")
   end)
+  it("hangs in a command run in this process", function()
+    H.zis_main({ "integrations" }, setmetatable({}, { __index = function() while true do end end }))
+  end)
   it("passes afterwards", function() assert.is_true(true) end)
 end)
 ]]
@@ -83,7 +86,7 @@ describe("a test that hangs", function()
 
   it("fails within seconds, named, in Lua or in the engine's wait; the next tests run", function()
     local out, secs = result("hangs")
-    assert.matches("1 success / 0 failures / 2 errors", out, 1, true)
+    assert.matches("1 success / 0 failures / 3 errors", out, 1, true)
     -- the Lua loop: the deadline's own error, with the test's name
     assert.matches("spec timeout: [^\n]*hangs_spec%.lua:3: throwaway loops in Lua forever: " ..
                    "still running after 0.5 s", out)
@@ -91,6 +94,10 @@ describe("a test that hangs", function()
     assert.matches("spec timeout: [^\n]*hangs_spec%.lua:9: throwaway waits in the engine for an " ..
                    "answer that never comes: still running after 0.5 s, interrupted", out)
     assert.matches("interrupted!", out, 1, true)
+    -- zis's main in this process (H.zis_main) turns errors into a status:
+    -- not the deadline's
+    assert.matches("spec timeout: [^\n]*hangs_spec%.lua:12: throwaway hangs in a command run in this " ..
+                   "process: still running after 0.5 s", out)
     assert.is_true(secs < 15, secs .. " s")
   end)
 

@@ -59,8 +59,9 @@ assert(run("git ls-files -z --cached --others --exclude-standard | " ..
            "xargs -0 sh -c 'for f; do [ -e \"$f\" ] && printf \"%s\\0\" \"$f\"; done' sh | " ..
            "tar --null -T - -cf - | tar -C " .. sh_quote(dir) .. " -xf - && cp -a build " .. sh_quote(dir) .. "/"),
        "mutate: could not copy the tree")
--- the built module, to put back after a C mutant
-assert(run("cp -a " .. sh_quote(dir .. "/build/zis/core.so") .. " " .. sh_quote(dir .. "/core.so.orig")))
+-- the built modules (a C file may be in core.so, net.so or both), to put
+-- back after a C mutant, so that no later mutant runs against it
+assert(run("cp -a " .. sh_quote(dir .. "/build/zis") .. " " .. sh_quote(dir .. "/modules.orig")))
 
 local function specs_of(m) return m.specs and table.concat(m.specs, " ") or "spec" end
 
@@ -121,7 +122,8 @@ for _, m in ipairs(mutants) do
     end
     write(path, text)
     if is_c then
-      assert(run("cp -a " .. sh_quote(dir .. "/core.so.orig") .. " " .. sh_quote(dir .. "/build/zis/core.so")))
+      assert(run("rm -rf " .. sh_quote(dir .. "/build/zis") .. " && cp -a " .. sh_quote(dir .. "/modules.orig") ..
+                 " " .. sh_quote(dir .. "/build/zis")))
     end
   end
   io.write(string.format("%-9s %-27s %-21s %5.1f s  %s\n", result, m.name, m.file,
