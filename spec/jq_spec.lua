@@ -140,6 +140,11 @@ describe("zis.jq", function()
     assert.same({ "2" }, jq.run(". + 1", "1"))
     assert.same({ "2" }, jq.run(". + 1", "1"))
     assert.same({ 64, 1 }, { jq.cache_limit() })
+    -- a program that halts is never kept, and never pushes another out
+    jq.cache_limit(4)
+    assert.same({ "1" }, jq.run(".a", '{"a":1}'))
+    for _ = 1, 10 do assert.is_nil(jq.run("if . then halt_error else . end", "1")) end
+    assert.same({ 4, 1 }, { jq.cache_limit(64) })
     assert.has_error(function() jq.cache_limit(-1) end)
     assert.has_error(function() jq.cache_limit(1.5) end)
   end)

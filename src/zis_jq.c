@@ -60,9 +60,7 @@ typedef struct JqBox {
   int has_pending;
   char *err;           /* messages libjq reported (malloc'd), or NULL */
   size_t err_len;
-  int cached;          /* kept compiled in the cache between runs */
-  int running;         /* a run is using jq: a nested run (from a
-                          finalizer) must not start it again */
+  int keep;            /* goes back to the cache when its run ends */
 } JqBox;
 
 /* ======================================================================
@@ -76,12 +74,12 @@ static void box_drop_pending (JqBox *b) {
   }
 }
 
-/* Ends a run: a cached box keeps its compiled program for the next run
+/* Ends a run: a box to keep keeps its compiled program for the next run
 ** (jq_start resets the state) and only drops what this run left; any
 ** other box is closed. */
 static void box_end_run (JqBox *b);
 
-/* Idempotent: serves __gc, __close and the end of every uncached run. */
+/* Idempotent: serves __gc, __close and the end of every run not kept. */
 static void box_close (JqBox *b) {
   box_drop_pending(b);
   if (b->jq != NULL) {
@@ -95,8 +93,7 @@ static void box_close (JqBox *b) {
 }
 
 static void box_end_run (JqBox *b) {
-  b->running = 0;
-  if (!b->cached) {
+  if (!b->keep) {
     box_close(b);
     return;
   }
@@ -180,8 +177,7 @@ static JqBox *box_new (lua_State *L) {
   b->pending = jv_invalid();   /* no allocation: safe to leave unfreed */
   b->err = NULL;
   b->err_len = 0;
-  b->cached = 0;
-  b->running = 0;
+  b->keep = 0;
   luaL_setmetatable(L, JQBOX);
   return b;
 }
@@ -219,69 +215,90 @@ static int jq_cache_limit (lua_State *L) {
   return 2;
 }
 
-/* Stack: [-0, +1]: a box with expr compiled and not running, from the
-** cache or made now (and kept in the cache when it compiles), or nil and
-** a message (+2, returns NULL) when it does not compile. */
-static JqBox *box_for (lua_State *L, const char *expr, int *failed) {
-  JqBox *b;
-  *failed = 0;
+/* Stack: [-0, +1]: the registry's cache table, made if missing. */
+static void cache_table (lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, JQCACHE) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
   }
+}
+
+/* Adds d to the count of kept programs, at the cache's [1] (its other
+** keys are expressions, strings).  Stack: the cache at idx; [-0, +0]. */
+static lua_Integer cache_count (lua_State *L, int idx, lua_Integer d) {
+  lua_Integer n;
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, idx, 1);
+  n = lua_tointeger(L, -1) + d;
+  lua_pop(L, 1);
+  lua_pushinteger(L, n);
+  lua_rawseti(L, idx, 1);
+  return n;
+}
+
+/* Stack: [-0, +1]: a box with expr compiled, taken out of the cache for
+** this run (a run started meanwhile, from a finalizer, compiles its own;
+** an error in the run leaves the box to the collector), or made now; or
+** nil and a message (+2, returns NULL) when it does not compile. */
+static JqBox *box_for (lua_State *L, const char *expr, int *failed) {
+  JqBox *b;
+  *failed = 0;
+  cache_table(L);                       /* [cache] */
   if (lua_getfield(L, -1, expr) == LUA_TUSERDATA) {
     b = (JqBox *)lua_touserdata(L, -1);
-    if (b->jq != NULL && !b->running) {
-      lua_remove(L, -2);   /* the cache */
-      return b;
-    }
+    lua_pushnil(L);
+    lua_setfield(L, -3, expr);          /* checked out */
+    cache_count(L, -2, -1);
+    lua_remove(L, -2);                  /* [box] */
+    if (b->jq != NULL) return b;
+    lua_pop(L, 1);                      /* (cannot be: a closed box is never put back) */
+  } else {
+    lua_pop(L, 2);
   }
-  lua_pop(L, 1);           /* [cache] */
-  b = box_new(L);          /* [cache, box] */
+  b = box_new(L);                       /* [box] */
   b->jq = jq_init();
   if (b->jq == NULL) {
-    lua_remove(L, -2);
     *failed = box_fail(L, b, "cannot start (out of memory)");
     return NULL;
   }
   jq_set_error_cb(b->jq, on_jq_error, b);
   if (!jq_compile(b->jq, expr)) {
-    lua_remove(L, -2);
     *failed = box_fail(L, b, "cannot compile the expression");
     return NULL;
   }
-  if (cache_max(L) == 0) {  /* none kept */
-    lua_remove(L, -2);
-    return b;
-  }
-  /* the count of cached programs lives at the cache's [1] (keys are
-  ** otherwise expressions, strings) */
-  lua_rawgeti(L, -2, 1);
-  if (lua_tointeger(L, -1) >= cache_max(L)) {
-    lua_pop(L, 1);         /* [cache, box] */
-    lua_remove(L, -2);     /* [box] */
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
-    lua_rotate(L, -2, 1);  /* [cache, box] */
-    lua_pushinteger(L, 0);
-  }
-  lua_pushinteger(L, lua_tointeger(L, -1) + 1);
-  lua_rawseti(L, -4, 1);
-  lua_pop(L, 1);
-  /* a running program stays in its place; a closed one (it halted) is
-  ** replaced */
-  if (lua_getfield(L, -2, expr) == LUA_TNIL
-      || ((JqBox *)lua_touserdata(L, -1))->jq == NULL) {
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -4, expr);
-    b->cached = 1;
-  }
-  lua_pop(L, 1);
-  lua_remove(L, -2);       /* [box] */
+  b->keep = cache_max(L) > 0;
   return b;
+}
+
+/* Puts the box at stack index idx back in the cache under expr, unless
+** it is not to be kept (it halted) or a run started meanwhile put its
+** own there; when the cache holds its limit, it starts again empty (the
+** old boxes are collected).  Stack: [-0, +0]. */
+static void box_return (lua_State *L, int idx, const char *expr) {
+  JqBox *b = (JqBox *)lua_touserdata(L, idx);
+  if (!b->keep || b->jq == NULL) return;
+  cache_table(L);
+  if (lua_getfield(L, -1, expr) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 1);
+    if (lua_tointeger(L, -1) >= cache_max(L)) {
+      lua_pop(L, 2);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, LUA_REGISTRYINDEX, JQCACHE);
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, expr);
+    cache_count(L, -1, 1);
+    lua_pop(L, 1);
+  } else {
+    b->keep = 0;                        /* another is kept: this one goes */
+    lua_pop(L, 2);
+  }
 }
 
 /* Runs expr on the JSON text (text, len) and leaves on the stack either
@@ -292,7 +309,7 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
   JqBox *b;
   lua_Integer n = 0;
   jv input;
-  int failed;
+  int failed, box_idx;
   if (len > (size_t)0x7fffffff) {
     lua_pushnil(L);
     lua_pushliteral(L, "jq: input too large");
@@ -300,10 +317,11 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
   }
   b = box_for(L, expr, &failed);
   if (b == NULL) return failed;
-  b->running = 1;
+  box_idx = lua_gettop(L);
   input = jv_parse_sized(text, (int)len);
   if (!jv_is_valid(input)) {
     note_invalid(b, input);
+    box_return(L, box_idx, expr);
     return box_fail(L, b, "input is not JSON");
   }
   jq_start(b->jq, input, 0);   /* consumes input */
@@ -314,6 +332,7 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
       if (jv_invalid_has_msg(jv_copy(r))) {
         note_invalid(b, r);
         lua_pop(L, 1);
+        box_return(L, box_idx, expr);
         return box_fail(L, b, "error");
       }
       jv_free(r);
@@ -331,7 +350,7 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
     /* libjq 1.6's jq_reset frees the halt's exit code and message
     ** without forgetting them, so the next jq_start would free them
     ** again: a program that halted is not run again (1.7 fixed it). */
-    b->cached = 0;
+    b->keep = 0;
     /* halt_error: the program stopped itself; its message is the error */
     jv m = jq_get_error_message(b->jq);
     int had_message = jv_is_valid(m) && jv_get_kind(m) != JV_KIND_NULL;
@@ -346,6 +365,7 @@ static int run_text (lua_State *L, const char *expr, const char *text, size_t le
       return box_fail(L, b, "halted");
     }
   }
+  box_return(L, box_idx, expr);
   box_end_run(b);
   return 1;
 }
