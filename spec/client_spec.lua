@@ -79,6 +79,22 @@ describe("zis.new", function()
   end)
 end)
 
+describe("zis.core and zis.net", function()
+  -- zis.core loads zis.net when first asked for one of its names; a
+  -- finalizer reading one while that load runs opens zis.net again
+  it("share one methods table with every client, however often zis.net is opened", function()
+    local core = require "zis.core"
+    local open = assert(package.loadlib(package.searchpath("zis.net", package.cpath), "luaopen_zis_net"))
+    local again = open()
+    assert.equal(core.methods, again.methods)
+    local c = zis.new{ url = "http://127.0.0.1:1", email = "a@example.com", token = "fake" }
+    assert.equal(core.methods, getmetatable(c).__index)
+    assert.is_function(c.list_integrations)
+    c:close()
+    assert.is_nil(rawget(core, "no_such_name"))
+  end)
+end)
+
 describe("zis.from_env", function()
   it("reads the variables zcli reads", function()
     local env = { ZENDESK_URL = H.url, ZENDESK_EMAIL = H.email, ZENDESK_API_TOKEN = H.token }

@@ -107,7 +107,7 @@ typedef struct Client {
   int kick;                    /* attempts submitted since the last turn */
 } Client;
 
-/* zis_core.c */
+/* zis_net.c */
 const char *zis_user_agent (void);
 
 /* zis_client.c */

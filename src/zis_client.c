@@ -336,17 +336,23 @@ static const luaL_Reg client_funcs[] = {
 };
 
 /* Creates the client metatable with a methods table as __index, sets
-** core.methods to it (the Lua layer fills it) and adds the functions.
-** Stack: [-0, +0]; the core table is on top. */
+** net.methods to it (the Lua layer fills it) and adds the functions.
+** Opened a second time in one Lua state (zis.net's loading re-entered
+** from a finalizer, before require recorded the first), it keeps the
+** metatable's methods table, so every client and the Lua layer share one.
+** Stack: [-0, +0]; zis.net's table is on top. */
 void zis_client_open (lua_State *L) {
   luaL_setfuncs(L, client_funcs, 0);
-  luaL_newmetatable(L, CLIENT_MT);      /* core, mt */
-  luaL_setfuncs(L, client_meta, 0);
-  lua_newtable(L);                      /* core, mt, methods */
-  lua_pushcfunction(L, client_close);
-  lua_setfield(L, -2, "close");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__index");       /* mt.__index = methods */
-  lua_setfield(L, -3, "methods");       /* core.methods = methods */
-  lua_pop(L, 1);                        /* core */
+  if (luaL_newmetatable(L, CLIENT_MT)) {  /* net, mt */
+    luaL_setfuncs(L, client_meta, 0);
+    lua_newtable(L);                      /* net, mt, methods */
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "close");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index");       /* mt.__index = methods */
+  } else {
+    lua_getfield(L, -1, "__index");       /* net, mt, methods */
+  }
+  lua_setfield(L, -3, "methods");         /* net.methods = methods */
+  lua_pop(L, 1);                          /* net */
 }
