@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "zis.h"
 
@@ -58,7 +59,13 @@ ZIS_API int luaopen_zis_net (lua_State *L) {
   ** carry, are made when it opens */
   lua_getglobal(L, "require");
   lua_pushliteral(L, "zis.core");
-  lua_call(L, 1, 0);
+  lua_call(L, 1, 1);
+  /* one lua-zis: a zis.core of another version (a checkout's beside an
+  ** installed rock's) is refused, not mixed */
+  if (lua_getfield(L, -1, "version") != LUA_TSTRING || strcmp(lua_tostring(L, -1), ZIS_VERSION) != 0)
+    return luaL_error(L, "zis: zis.core %s and zis.net " ZIS_VERSION " are from different lua-zis "
+                      "installations", luaL_optstring(L, -1, "(no version)"));
+  lua_pop(L, 2);
   lua_newtable(L);
   zis_client_open(L);    /* new, state, begin_call, end_call, methods */
   zis_engine_open(L);    /* submit, wait, cancel, set_bearer, sockets */
