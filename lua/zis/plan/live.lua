@@ -6,8 +6,8 @@ local zis_core = require "zis.core"
 local manifest = require "zis.manifest"
 local deploy = require "zis.deploy"
 
-local error, getmetatable, ipairs, next, tostring, type = error, getmetatable, ipairs, next, tostring, type
-local array_mt, null = zis_core.array_metatable, zis_core.null
+local error, ipairs, next, tostring, type = error, ipairs, next, tostring, type
+local null = zis_core.null
 local sorted_keys = require("zis.util").sorted_keys
 
 local M = {}
@@ -111,9 +111,8 @@ function M.read(admin, svc, integration, on_progress)
     live.connections[x.name] = x
   end
   local oc = check(c:list_oauth_clients(integration))
-  -- the API's key is clients; a bare array is tolerated (docs/zendesk-api.md)
-  local clients = oc.clients or oc.oauth_clients or (getmetatable(oc) == array_mt and oc) or {}
-  for _, x in ipairs(type(clients) == "table" and clients or {}) do
+  -- (list_oauth_clients answers {clients = ...} whatever shape Zendesk gave)
+  for _, x in ipairs(oc.clients) do
     if type(x) == "table" and type(x.name) == "string" then live.oauth_clients[x.name] = x end
   end
   read_webhooks(c, integration, live)
